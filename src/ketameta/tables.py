@@ -1,0 +1,893 @@
+"""Publication tables: one :class:`Table`, four formats (CSV, Markdown, LaTeX booktabs, HTML).
+
+A :class:`Table` holds the *raw* numbers (a DataFrame) together with what a reader needs around
+them: a title, a caption, notes (model, test, sign convention, k), per-row citation keys rendered
+as author--year labels, and a reference list formatted from BibTeX (:mod:`ketameta.citations`).
+
+* :meth:`Table.to_csv` is for machines: raw numbers at full precision, no formatting, loadable
+  with ``pandas.read_csv``. Everything that is not data (title, caption, notes, references) goes
+  to a sidecar text file ``<stem>.notes.txt`` so the CSV stays clean.
+* :meth:`Table.to_markdown`, :meth:`Table.to_latex` and :meth:`Table.to_html` are for people:
+  numbers are formatted per column (decimals, p-values as ``< 0.001``, estimates with confidence
+  intervals as ``0.35 [0.17, 0.51]``) and every piece of text that came from data (study names,
+  notes, captions) is escaped for the target format.
+
+All writes are atomic (:func:`ketameta.io.atomic_write`).
+
+The escaping functions :func:`escape_latex`, :func:`escape_html` and :func:`escape_markdown` and
+the number formatters :func:`fmt_num`, :func:`fmt_p` and :func:`fmt_ci` are public because the
+values, citation and report writers use them too.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import math
+import numbers
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import latexcodec  # noqa: F401  (registers the "ulatex" codec; a dependency of pybtex)
+import numpy as np
+import pandas as pd
+
+from .io import atomic_write
+
+if TYPE_CHECKING:
+    from .citations import Citations
+
+__all__ = [
+    "Table",
+    "escape_html",
+    "escape_latex",
+    "escape_markdown",
+    "fmt_ci",
+    "fmt_num",
+    "fmt_p",
+    "LATEX_PREAMBLE",
+    "TABLE_CSS",
+]
+
+NA_REP = "\u2013"  # en dash: "no value" in human-readable tables
+
+#: Packages a document needs to ``\input`` the LaTeX written by ketameta.
+LATEX_PREAMBLE = (
+    "\\usepackage[T1]{fontenc}\n"
+    "\\usepackage{lmodern}\n"
+    "\\usepackage{booktabs}\n"
+    "\\usepackage{url}\n"
+    "\\usepackage[hidelinks]{hyperref}\n"
+)
+
+# --------------------------------------------------------------------------------------------
+# Escaping
+# --------------------------------------------------------------------------------------------
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+}
+_LATEX_CMD_END = re.compile(r"\\[A-Za-z]+$")
+
+
+def _latex_char(ch: str) -> str:
+    """LaTeX for one non-ASCII character (via latexcodec), braced so it never swallows text."""
+    try:
+        out = codecs.encode(ch, "ulatex")
+    except UnicodeEncodeError:
+        return ch  # no LaTeX name known: keep the UTF-8 character (fine with LuaLaTeX/XeLaTeX)
+    if isinstance(out, bytes):  # pragma: no cover - latexcodec returns str for "ulatex"
+        out = out.decode("ascii")
+    if len(out) > 2 and out.startswith("$") and out.endswith("$"):
+        # "$\geq$" -> "\ensuremath{\geq}": correct in text and in math mode
+        return "\\ensuremath{" + out[1:-1] + "}"
+    if out.startswith("\\") and not out.startswith("\\\\"):
+        # "\'e", "\AA", "\textasciitilde": group it so a following letter cannot extend it
+        return "{" + out + "}"
+    return out
+
+
+def escape_latex(text: Any) -> str:
+    r"""Escape text for LaTeX (text mode), producing pure ASCII where a LaTeX name is known.
+
+    The ten special characters ``& % $ # _ { } ~ ^ \`` are escaped, and so are ``< > |`` (which
+    print as other glyphs in the default OT1 encoding). Non-ASCII characters are converted with
+    ``latexcodec`` (``é`` → ``{\'e}``, ``–`` → ``--``, ``≥`` → ``\ensuremath{\geq}``);
+    characters without a LaTeX name are kept as UTF-8. Line breaks become spaces.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first.
+
+    Returns
+    -------
+    str
+    """
+    s = str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    out = []
+    for ch in s:
+        if ch in _LATEX_SPECIAL:
+            out.append(_LATEX_SPECIAL[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        elif ch == "\u00a0":
+            out.append("~")
+        else:
+            out.append(_latex_char(ch))
+    return "".join(out)
+
+
+def escape_html(text: Any) -> str:
+    """Escape text for HTML element content and attribute values (``< > & " '``).
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first.
+
+    Returns
+    -------
+    str
+    """
+    return html.escape(str(text), quote=True)
+
+
+_MD_ALWAYS = set("\\`*_<>|$~")
+_MD_ENTITY = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+_MD_LINK = re.compile(r"\]\s*[(\[:]|\[\^")
+_MD_LEADING = re.compile(r"^(\s*)([#+=-])")
+_MD_ORDERED = re.compile(r"^(\s*\d+)([.)])")
+
+
+def escape_markdown(text: Any, *, block: bool = False) -> str:
+    r"""Escape text for (GitHub-flavoured) Markdown so it renders literally.
+
+    Backslash-escapes ``\ ` * _ < > | $ ~`` everywhere (``|`` would split a table cell, ``<``
+    would start raw HTML, ``$`` math), ``&`` when it would start an HTML entity, and ``[`` / ``]``
+    when the text contains link syntax. Line breaks become spaces (a table row is one line).
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first.
+    block : bool, default False
+        The text starts a block (a paragraph or list item) rather than sitting inside a table
+        cell: then a leading ``#``, ``-``, ``+``, ``=`` or ``1.`` is escaped too, so it cannot
+        turn into a heading or a list.
+
+    Returns
+    -------
+    str
+    """
+    s = str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    brackets = bool(_MD_LINK.search(s))
+    out = []
+    for i, ch in enumerate(s):
+        if ch in _MD_ALWAYS or (brackets and ch in "[]"):
+            out.append("\\" + ch)
+        elif ch == "&" and _MD_ENTITY.match(s, i):
+            out.append("\\&")
+        else:
+            out.append(ch)
+    res = "".join(out)
+    if block:
+        res = _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), res)
+        res = _MD_ORDERED.sub(lambda m: m.group(1) + "\\" + m.group(2), res)
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# Number formatting
+# --------------------------------------------------------------------------------------------
+
+
+def _is_missing(x: Any) -> bool:
+    if x is None or x is pd.NA or x is pd.NaT:
+        return True
+    try:
+        return bool(isinstance(x, numbers.Number) and math.isnan(float(x)))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_num(x: Any, digits: int = 2, na: str = NA_REP) -> str:
+    """Format a number with a fixed number of decimals (``-0.00`` is printed as ``0.00``).
+
+    Parameters
+    ----------
+    x : float
+        The number; ``None``/NaN give ``na``.
+    digits : int, default 2
+        Decimals.
+    na : str, default "–"
+        Text for a missing value.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> fmt_num(0.3456), fmt_num(-0.0001, 2), fmt_num(float("nan"))
+    ('0.35', '0.00', '–')
+    """
+    if _is_missing(x):
+        return na
+    x = float(x)
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    s = f"{x:.{int(digits)}f}"
+    if s.startswith("-") and float(s) == 0.0:
+        s = s[1:]
+    return s
+
+
+def fmt_p(p: Any, digits: int = 3, na: str = NA_REP) -> str:
+    """Format a p-value: ``< 0.001`` below the printed precision, otherwise fixed decimals.
+
+    Parameters
+    ----------
+    p : float
+        The p-value, in [0, 1].
+    digits : int, default 3
+        Decimals; values below ``10**-digits`` print as ``< 0.001`` (for ``digits=3``).
+    na : str, default "–"
+        Text for a missing value.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is outside [0, 1].
+
+    Examples
+    --------
+    >>> fmt_p(0.00002), fmt_p(0.0123), fmt_p(1.0)
+    ('< 0.001', '0.012', '1.000')
+    """
+    if _is_missing(p):
+        return na
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"a p-value must lie in [0, 1], got {p!r}")
+    threshold = 10.0 ** (-int(digits))
+    if p < threshold:
+        return f"< {threshold:.{int(digits)}f}"
+    return f"{p:.{int(digits)}f}"
+
+
+def fmt_ci(est: Any, lb: Any, ub: Any, digits: int = 2, na: str = NA_REP) -> str:
+    """Format an estimate with its interval: ``0.35 [0.17, 0.51]``.
+
+    Parameters
+    ----------
+    est, lb, ub : float
+        Estimate and interval bounds; a missing bound prints ``na`` in its place, a missing
+        estimate gives ``na`` alone.
+    digits : int, default 2
+        Decimals for all three numbers.
+    na : str, default "–"
+        Text for a missing value.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> fmt_ci(0.3512, 0.171, 0.5149)
+    '0.35 [0.17, 0.51]'
+    """
+    if _is_missing(est):
+        return na
+    if _is_missing(lb) and _is_missing(ub):
+        return fmt_num(est, digits, na)
+    return f"{fmt_num(est, digits, na)} [{fmt_num(lb, digits, na)}, {fmt_num(ub, digits, na)}]"
+
+
+Format = int | str | Callable[[Any], str]
+
+
+def _formatter(spec: Format | None, series: pd.Series, na: str) -> Callable[[Any], str]:
+    """Turn a column format spec into a function value -> text."""
+    if callable(spec):
+        return lambda v: na if _is_missing(v) else str(spec(v))
+    if spec is None:
+        if pd.api.types.is_bool_dtype(series):
+            return lambda v: na if _is_missing(v) else ("yes" if v else "no")
+        if pd.api.types.is_integer_dtype(series):
+            return lambda v: na if _is_missing(v) else str(int(v))
+        if pd.api.types.is_float_dtype(series):
+            vals = series.dropna()
+            if len(vals) and np.all(np.equal(np.mod(vals, 1), 0)) and vals.abs().max() < 1e15:
+                return lambda v: na if _is_missing(v) else str(int(v))  # counts stored as float
+            return lambda v: fmt_num(v, 2, na)
+        return lambda v: na if _is_missing(v) else str(v)
+    if isinstance(spec, bool):
+        raise TypeError("a column format cannot be a bool")
+    if isinstance(spec, int):
+        return lambda v: fmt_num(v, spec, na)
+    if isinstance(spec, str):
+        if spec in ("int", "d"):
+            return lambda v: na if _is_missing(v) else str(int(round(float(v))))
+        if spec == "text":
+            return lambda v: na if _is_missing(v) else str(v)
+        m = re.fullmatch(r"p(\d?)", spec)
+        if m:
+            d = int(m.group(1) or 3)
+            return lambda v: fmt_p(v, d, na)
+        m = re.fullmatch(r"(?:%|pct)(\d?)", spec)
+        if m:
+            d = int(m.group(1) or 1)
+            return lambda v: na if _is_missing(v) else f"{fmt_num(v, d)}%"
+        if "{" in spec:
+            return lambda v: na if _is_missing(v) else spec.format(v)
+        return lambda v: na if _is_missing(v) else format(v, spec)
+    raise TypeError(f"unsupported column format {spec!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Table
+# --------------------------------------------------------------------------------------------
+
+_LABEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_:.\-]*$")
+
+
+@dataclass
+class Table:
+    """A results table with its title, caption, notes and references.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The raw values, one row per table row. Never modified.
+    title : str, optional
+        Short title (LaTeX ``\\caption[title]``, HTML ``<caption>`` heading, Markdown bold line).
+    caption : str, optional
+        Longer caption text that follows the title.
+    notes : sequence of str, optional
+        Footnotes printed under the table, each escaped, e.g.
+        ``"k = 5; model: random effects, REML; test: Knapp–Hartung; sign: positive = benefit"``.
+    label : str, optional
+        Identifier used for LaTeX ``\\label`` and the HTML ``id`` (letters, digits, ``_:.-``).
+    formats : mapping, optional
+        Per raw column: ``int`` (decimals), ``"int"``, ``"p"`` (p-value, 3 decimals; ``"p4"``
+        for 4), ``"%"`` (percent, 1 decimal; ``"%0"``..``"%9"``), ``"text"``, a ``str.format``
+        template (``"{:.1f}"``), a format spec (``".3g"``) or a callable ``value -> str``.
+        Unlisted float columns get 2 decimals, integer columns none.
+    ci : mapping, optional
+        Combined estimate-and-interval columns, ``{"r [95% CI]": ("estimate", "ci_lb",
+        "ci_ub")}``: in the formatted outputs the three raw columns are replaced (at the
+        estimate's position) by one column printed with :func:`fmt_ci`, using the decimals given
+        for the estimate in ``formats`` (default 2). The CSV keeps the raw columns.
+    rename : mapping, optional
+        Raw column name -> header text in the formatted outputs.
+    columns : sequence of str, optional
+        Raw columns (and ``ci`` names) shown in the formatted outputs, in order. Default: all.
+    citations : Citations, optional
+        Bibliography used for the ``Study`` column and the reference list.
+    citekeys : str or sequence of str, optional
+        Per-row citation keys: a column name of ``data`` or a sequence as long as ``data``.
+        ``None``/empty entries are allowed (e.g. a pooled row); those rows keep the value of
+        ``data[study_column]`` if that column exists. Needs ``citations``.
+    study_column : str, default "Study"
+        Header of the author--year column.
+    references : sequence of str, optional
+        Extra citation keys for the reference list (the row keys are always included).
+    na_rep : str, default "–"
+        Text for missing values in the formatted outputs (the CSV leaves the cell empty).
+
+    Notes
+    -----
+    The formatted outputs share one rendering (:meth:`cells`), so the four formats always show the
+    same numbers. Text is escaped per format by :func:`escape_latex`, :func:`escape_html` and
+    :func:`escape_markdown`; a study label such as ``<script>alert(1)</script>`` renders literally.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = Table(pd.DataFrame({"window": ["acute"], "k": [5], "r": [0.35], "lb": [0.17],
+    ...                         "ub": [0.51], "pval": [0.0004]}),
+    ...           title="Dissociation and response", ci={"r [95% CI]": ("r", "lb", "ub")},
+    ...           formats={"pval": "p"}, notes=["k = 5; model: random effects, REML"])
+    >>> t.cells()[0]
+    ['window', 'k', 'r [95% CI]', 'pval']
+    >>> t.cells()[1][0]
+    ['acute', '5', '0.35 [0.17, 0.51]', '< 0.001']
+    """
+
+    data: pd.DataFrame
+    title: str = ""
+    caption: str = ""
+    notes: Sequence[str] = ()
+    label: str | None = None
+    formats: Mapping[str, Format] = field(default_factory=dict)
+    ci: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    rename: Mapping[str, str] = field(default_factory=dict)
+    columns: Sequence[str] | None = None
+    citations: Citations | None = None
+    citekeys: str | Sequence[str | None] | None = None
+    study_column: str = "Study"
+    references: Sequence[str] = ()
+    na_rep: str = NA_REP
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, pd.DataFrame):
+            raise TypeError("Table.data must be a pandas DataFrame")
+        self.notes = [str(n) for n in ([self.notes] if isinstance(self.notes, str) else self.notes)]
+        self.references = list(self.references)
+        if self.label is not None and not _LABEL_RE.match(self.label):
+            raise ValueError(
+                f"table label {self.label!r} must start with a letter and contain only letters, "
+                "digits and _ : . -"
+            )
+        cols = set(self.data.columns)
+        for name, triple in self.ci.items():
+            if len(triple) != 3:
+                raise ValueError(f"ci[{name!r}] must be (estimate, ci_lb, ci_ub) column names")
+            missing = [c for c in triple if c not in cols]
+            if missing:
+                raise KeyError(f"ci[{name!r}] refers to missing column(s) {missing}")
+        for name in self.formats:
+            if name not in cols:
+                raise KeyError(f"formats refers to missing column {name!r}")
+        for name in self.rename:
+            if name not in cols and name not in self.ci:
+                raise KeyError(f"rename refers to missing column {name!r}")
+        keys = self._row_keys()
+        if keys is not None and self.citations is None:
+            raise ValueError(
+                "citekeys were given but no citations (a Citations object) to render them"
+            )
+        if (keys is not None or self.references) and self.citations is not None:
+            for k in [k for k in (keys or []) if k] + list(self.references):
+                self.citations.check(k)
+        if self.columns is not None:
+            known = cols | set(self.ci) | ({self.study_column} if keys is not None else set())
+            bad = [c for c in self.columns if c not in known]
+            if bad:
+                raise KeyError(f"columns refers to unknown column(s) {bad}")
+
+    # ---- content -------------------------------------------------------------------------
+
+    def _row_keys(self) -> list[str | None] | None:
+        ck = self.citekeys
+        if ck is None:
+            return None
+        if isinstance(ck, str):
+            if ck not in self.data.columns:
+                raise KeyError(f"citekeys column {ck!r} is not in the table data")
+            raw = list(self.data[ck])
+        else:
+            raw = list(ck)
+            if len(raw) != len(self.data):
+                raise ValueError(
+                    f"citekeys has {len(raw)} entries but the table has {len(self.data)} rows"
+                )
+        return [None if _is_missing(k) or str(k).strip() == "" else str(k).strip() for k in raw]
+
+    def _study_labels(self) -> list[str] | None:
+        keys = self._row_keys()
+        if keys is None:
+            return None
+        fallback = (
+            list(self.data[self.study_column]) if self.study_column in self.data.columns else None
+        )
+        labels = []
+        for i, k in enumerate(keys):
+            if k is not None:
+                labels.append(self.citations.label(k))  # type: ignore[union-attr]
+            elif fallback is not None and not _is_missing(fallback[i]):
+                labels.append(str(fallback[i]))
+            else:
+                labels.append("")
+        return labels
+
+    def reference_keys(self) -> list[str]:
+        """Citation keys of the reference list: row keys, then ``references``, deduplicated."""
+        keys: list[str] = []
+        for k in (self._row_keys() or []) + list(self.references):
+            if k and k not in keys:
+                keys.append(k)
+        return keys
+
+    def _display_columns(self) -> list[tuple[str, str]]:
+        """(kind, name) in display order; kind is "study", "ci" or "raw"."""
+        hidden: set[str] = set()
+        if isinstance(self.citekeys, str):
+            hidden.add(self.citekeys)
+        has_study = self.citekeys is not None
+        if has_study:
+            hidden.add(self.study_column)
+        ci_pos = {}
+        for name, (est, lb, ub) in self.ci.items():
+            ci_pos[est] = name
+            hidden.update((lb, ub))
+        default: list[tuple[str, str]] = [("study", self.study_column)] if has_study else []
+        for c in self.data.columns:
+            if c in ci_pos:
+                default.append(("ci", ci_pos[c]))
+            elif c not in hidden:
+                default.append(("raw", c))
+        if self.columns is None:
+            return default
+        lookup = {name: (kind, name) for kind, name in default}
+        for name in self.ci:
+            lookup.setdefault(name, ("ci", name))
+        for c in self.data.columns:
+            lookup.setdefault(c, ("raw", c))
+        return [lookup[c] for c in self.columns]
+
+    def cells(self) -> tuple[list[str], list[list[str]], list[str]]:
+        """The formatted table as plain (unescaped) text.
+
+        Returns
+        -------
+        header : list of str
+            Column headers (after ``rename``).
+        rows : list of list of str
+            Formatted cells, one list per row.
+        align : list of {"l", "r"}
+            Column alignment: right for numbers and intervals, left for text.
+        """
+        cols = self._display_columns()
+        labels = self._study_labels()
+        header, columns, align = [], [], []
+        for kind, name in cols:
+            header.append(str(self.rename.get(name, name)))
+            if kind == "study":
+                columns.append(labels or [""] * len(self.data))
+                align.append("l")
+            elif kind == "ci":
+                est, lb, ub = self.ci[name]
+                spec = self.formats.get(est, 2)
+                digits = spec if isinstance(spec, int) and not isinstance(spec, bool) else 2
+                columns.append(
+                    [
+                        fmt_ci(e, lo, hi, digits, self.na_rep)
+                        for e, lo, hi in zip(self.data[est], self.data[lb], self.data[ub])
+                    ]
+                )
+                align.append("r")
+            else:
+                s = self.data[name]
+                f = _formatter(self.formats.get(name), s, self.na_rep)
+                columns.append([f(v) for v in s])
+                numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+                align.append("r" if numeric else "l")
+        rows = [list(r) for r in zip(*columns)] if columns else []
+        if not columns:
+            rows = [[] for _ in range(len(self.data))]
+        return header, rows, align
+
+    def _refs(self, fmt: str) -> list[str]:
+        keys = self.reference_keys()
+        if not keys:
+            return []
+        if self.citations is None:  # pragma: no cover - guarded in __post_init__
+            raise ValueError("references need a Citations object")
+        return self.citations.reference_list(keys, fmt)
+
+    # ---- CSV -----------------------------------------------------------------------------
+
+    def csv_frame(self) -> pd.DataFrame:
+        """The machine-readable frame written by :meth:`to_csv`.
+
+        The raw data, preceded (when the table has citation keys) by a ``study`` column with the
+        author--year labels (``study_label`` if ``data`` already has a ``study`` column) and, when
+        the keys were passed as a sequence, a ``citekey`` column.
+        """
+        df = self.data.copy()
+        keys = self._row_keys()
+        if keys is not None:
+            labels = self._study_labels()
+            if not isinstance(self.citekeys, str) and "citekey" not in df.columns:
+                df.insert(0, "citekey", keys)
+            name = "study" if "study" not in df.columns else "study_label"
+            df.insert(0, name, labels)
+        return df
+
+    def notes_text(self) -> str:
+        """Title, caption, notes and references as plain text (the CSV sidecar content)."""
+        parts = []
+        if self.title:
+            parts.append(self.title)
+        if self.caption:
+            parts.append(self.caption)
+        if self.notes:
+            parts.append("Notes:\n" + "\n".join(f"- {n}" for n in self.notes))
+        refs = self._refs("text")
+        if refs:
+            parts.append("References:\n" + "\n".join(f"- {r}" for r in refs))
+        return "\n\n".join(parts) + "\n"
+
+    def to_csv(self, path: str | Path, *, notes: bool = True) -> list[Path]:
+        """Write the raw values as CSV (and the notes to a sidecar file).
+
+        The CSV has a header row and one row per table row, numbers at full precision, missing
+        values as empty cells, UTF-8, ``\\n`` line endings: ``pandas.read_csv(path)`` gives the
+        data back. Title, caption, notes and references are *not* put into the CSV (comment
+        lines would break naive readers); they go to ``<stem>.notes.txt`` next to it.
+
+        Parameters
+        ----------
+        path : str or Path
+            Destination ``.csv``.
+        notes : bool, default True
+            Also write the sidecar ``<stem>.notes.txt``.
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        path = Path(path)
+        with atomic_write(path) as fh:
+            self.csv_frame().to_csv(fh, index=False, lineterminator="\n")
+        written = [path]
+        if notes:
+            side = path.with_name(path.stem + ".notes.txt")
+            with atomic_write(side) as fh:
+                fh.write(self.notes_text())
+            written.append(side)
+        return written
+
+    # ---- Markdown ------------------------------------------------------------------------
+
+    def to_markdown(self, path: str | Path | None = None) -> str:
+        """Render as a GitHub pipe table with title, caption, notes and references.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Write the result there (atomically).
+
+        Returns
+        -------
+        str
+            The Markdown text.
+        """
+        header, rows, align = self.cells()
+        esc = [escape_markdown(h) for h in header]
+        body = [[escape_markdown(c) for c in r] for r in rows]
+        widths = [max([3, len(h)] + [len(r[j]) for r in body]) for j, h in enumerate(esc)]
+
+        def line(cells: list[str]) -> str:
+            padded = [
+                c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(cells, widths, align)
+            ]
+            return "| " + " | ".join(padded) + " |"
+
+        rule = (
+            "| "
+            + " | ".join(
+                ("-" * (w - 1) + ":") if a == "r" else (":" + "-" * (w - 1))
+                for w, a in zip(widths, align)
+            )
+            + " |"
+        )
+        out = []
+        if self.title:
+            out += [f"**{escape_markdown(self.title)}**", ""]
+        if self.caption:
+            out += [escape_markdown(self.caption, block=True), ""]
+        if header:
+            out += [line(esc), rule] + [line(r) for r in body]
+            out.append("")
+        if self.notes:
+            out += ["Notes:", ""] + [f"- {escape_markdown(n, block=True)}" for n in self.notes]
+            out.append("")
+        refs = self._refs("markdown")
+        if refs:
+            out += ["References:", ""] + [f"- {r}" for r in refs]
+            out.append("")
+        text = "\n".join(out)
+        if path is not None:
+            with atomic_write(path) as fh:
+                fh.write(text)
+        return text
+
+    # ---- LaTeX ---------------------------------------------------------------------------
+
+    def to_latex(
+        self,
+        path: str | Path | None = None,
+        *,
+        standalone: bool = False,
+        placement: str = "htbp",
+        cite_command: str | None = None,
+    ) -> str:
+        r"""Render as a booktabs ``table`` float (``\input``-able) or a compilable document.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Write the result there (atomically).
+        standalone : bool, default False
+            Wrap the float in an ``article`` document whose preamble loads what the table needs
+            (:data:`LATEX_PREAMBLE`: T1 fonts, booktabs, url, hyperref), so it compiles alone.
+        placement : str, default "htbp"
+            Float placement specifier.
+        cite_command : str, optional
+            For a manuscript with its own bibliography: render the ``Study`` column as
+            ``\<cite_command>{key}`` (e.g. ``"citet"`` with natbib) and omit the reference list.
+
+        Returns
+        -------
+        str
+            The LaTeX source. Needs ``booktabs`` (and ``hyperref`` for links in references).
+        """
+        if not re.fullmatch(r"[htbpH!]+", placement):
+            raise ValueError(f"invalid float placement {placement!r}")
+        if cite_command is not None and not re.fullmatch(r"[A-Za-z]+", cite_command):
+            raise ValueError(f"cite_command must be letters only, got {cite_command!r}")
+        header, rows, align = self.cells()
+        keys = self._row_keys()
+
+        def cell(text: str) -> str:
+            out = escape_latex(text)
+            return "{}" + out if out.startswith("[") else out
+
+        study_j = next(
+            (j for j, (kind, _) in enumerate(self._display_columns()) if kind == "study"), None
+        )
+        body = []
+        for i, r in enumerate(rows):
+            cells = [cell(c) for c in r]
+            if cite_command and keys is not None and keys[i] is not None and study_j is not None:
+                if re.search(r"[\s{}%#\\,~]", keys[i]):
+                    raise ValueError(f"citation key {keys[i]!r} cannot be used in \\{cite_command}")
+                cells[study_j] = f"\\{cite_command}{{{keys[i]}}}"
+            body.append("    " + " & ".join(cells) + r" \\")
+        lines = [f"\\begin{{table}}[{placement}]", "  \\centering"]
+        title, caption = escape_latex(self.title), escape_latex(self.caption)
+        if title and caption:
+            lines.append(f"  \\caption[{{{title}}}]{{\\textbf{{{title}.}} {caption}}}")
+        elif title or caption:
+            lines.append(f"  \\caption{{{title or caption}}}")
+        if self.label:
+            lines.append(f"  \\label{{{self.label}}}")
+        lines += [
+            f"  \\begin{{tabular}}{{@{{}}{''.join(align) or 'l'}@{{}}}}",
+            "    \\toprule",
+            "    " + " & ".join(cell(h) for h in header) + r" \\",
+            "    \\midrule",
+            *body,
+            "    \\bottomrule",
+            "  \\end{tabular}",
+        ]
+        refs = [] if cite_command else self._refs("latex")
+        if self.notes or refs:
+            lines += ["  \\par\\smallskip", "  \\begin{minipage}{\\linewidth}\\footnotesize"]
+            for n in self.notes:
+                lines.append(f"  {escape_latex(n)}\\par")
+            if refs:
+                lines.append("  \\smallskip\\textit{References.}\\par")
+                for r in refs:
+                    lines.append(f"  {r}\\par")
+            lines.append("  \\end{minipage}")
+        lines.append("\\end{table}")
+        text = "\n".join(lines) + "\n"
+        if standalone:
+            text = (
+                "\\documentclass{article}\n"
+                + LATEX_PREAMBLE
+                + "\\usepackage[margin=2cm]{geometry}\n"
+                + "\\pagestyle{empty}\n"
+                + "\\begin{document}\n"
+                + text
+                + "\\end{document}\n"
+            )
+        if path is not None:
+            with atomic_write(path) as fh:
+                fh.write(text)
+        return text
+
+    # ---- HTML ----------------------------------------------------------------------------
+
+    def to_html(self, path: str | Path | None = None, *, standalone: bool = False) -> str:
+        """Render as an HTML fragment: ``<table>`` with caption, thead/tbody, notes, references.
+
+        The fragment is wrapped in ``<div class="km-table">`` (with ``id`` = ``label``); numeric
+        cells carry ``class="num"``. It needs no scripts or external resources.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Write the result there (atomically).
+        standalone : bool, default False
+            Wrap the fragment in a minimal HTML5 document with inline CSS.
+
+        Returns
+        -------
+        str
+            The HTML text.
+        """
+        header, rows, align = self.cells()
+        idattr = f' id="{escape_html(self.label)}"' if self.label else ""
+        out = [f'<div class="km-table"{idattr}>', "<table>"]
+        if self.title or self.caption:
+            cap = []
+            if self.title:
+                cap.append(f'<span class="km-table-title">{escape_html(self.title)}</span>')
+            if self.caption:
+                cap.append(escape_html(self.caption))
+            out.append(f"<caption>{' '.join(cap)}</caption>")
+
+        def attr(a: str) -> str:
+            return ' class="num"' if a == "r" else ""
+
+        out.append(
+            "<thead><tr>"
+            + "".join(
+                f'<th scope="col"{attr(a)}>{escape_html(h)}</th>' for h, a in zip(header, align)
+            )
+            + "</tr></thead>"
+        )
+        out.append("<tbody>")
+        for r in rows:
+            out.append(
+                "<tr>"
+                + "".join(f"<td{attr(a)}>{escape_html(c)}</td>" for c, a in zip(r, align))
+                + "</tr>"
+            )
+        out.append("</tbody>")
+        out.append("</table>")
+        if self.notes:
+            out.append('<div class="km-table-notes">')
+            out += [f"<p>{escape_html(n)}</p>" for n in self.notes]
+            out.append("</div>")
+        refs = self._refs("html")
+        if refs:
+            out.append('<div class="km-table-references"><p>References</p><ul>')
+            out += [f"<li>{r}</li>" for r in refs]
+            out.append("</ul></div>")
+        out.append("</div>")
+        text = "\n".join(out) + "\n"
+        if standalone:
+            title = escape_html(self.title or "Table")
+            text = (
+                '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                f"<title>{title}</title>\n<style>\n{TABLE_CSS}</style>\n</head>\n<body>\n"
+                + text
+                + "</body>\n</html>\n"
+            )
+        if path is not None:
+            with atomic_write(path) as fh:
+                fh.write(text)
+        return text
+
+
+#: CSS for the HTML tables (used by ``to_html(standalone=True)`` and the report).
+TABLE_CSS = """\
+.km-table { margin: 1.2em 0; overflow-x: auto; }
+.km-table table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.km-table caption { caption-side: top; text-align: left; padding-bottom: .4em; }
+.km-table-title { font-weight: bold; }
+.km-table thead th { border-top: 2px solid #222; border-bottom: 1px solid #222; }
+.km-table tbody tr:last-child td { border-bottom: 2px solid #222; }
+.km-table th, .km-table td { padding: .25em .7em; text-align: left; vertical-align: top; }
+.km-table th.num, .km-table td.num { text-align: right; white-space: nowrap; }
+.km-table-notes, .km-table-references { font-size: .9em; color: #333; }
+.km-table-notes p { margin: .2em 0; }
+.km-table-references p { margin: .6em 0 .2em; font-style: italic; }
+"""

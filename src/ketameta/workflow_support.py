@@ -1,0 +1,177 @@
+"""Helpers the Snakemake files call at parse time (no Snakemake import here).
+
+* :func:`validate_config` -- the config against its JSON schema, with errors that name the key
+  path and suggest the closest known key;
+* :func:`load_and_validate` -- config + evidence base; every analysis' filter must select rows;
+* :func:`final_outputs`, :func:`figure_analyses` -- the targets of ``rule all``;
+* :func:`analysis_digest_for` -- the fingerprint that makes a data edit rerun only the analyses
+  whose rows changed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .errors import InputError, InputErrors
+
+__all__ = ["validate_config", "load_and_validate", "final_outputs", "figure_analyses",
+           "analysis_digest_for", "FIGURE_TYPES"]
+
+#: Analysis types that produce a figure.
+FIGURE_TYPES = ("correlation", "slopes", "metareg", "durability", "direction")
+
+
+def _path(err) -> str:
+    parts = [str(p) for p in err.absolute_path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _known_keys(schema, err):
+    """Property names allowed where an 'additionalProperties' error occurred."""
+    sch = err.schema
+    props = sch.get("properties", {}) if isinstance(sch, dict) else {}
+    return list(props)
+
+
+def validate_config(config: dict, schema_path, config_path="config/config.yaml") -> dict:
+    """Validate ``config`` against the schema; raise :class:`InputErrors` listing every problem.
+
+    Defaults declared in the schema are not filled in here (Snakemake's ``validate`` does that);
+    this function exists to give messages a user can act on: the key path, what was expected,
+    and for a misspelled key the closest known one.
+    """
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        where = _path(err)
+        if err.validator == "additionalProperties":
+            extra = [k for k in err.instance if k not in _known_keys(schema, err)]
+            known = _known_keys(schema, err)
+            for key in extra:
+                hint = difflib.get_close_matches(key, known, n=1)
+                msg = f"unknown key {key!r} under {where}"
+                msg += f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(known)})"
+                errors.append(InputError(msg, file=str(config_path), column=f"{where}.{key}"))
+            continue
+        if err.validator in ("if", "then", "allOf"):
+            continue
+        expected = ""
+        if err.validator == "enum":
+            expected = f"; expected one of {err.validator_value}"
+        errors.append(InputError(f"{err.message}{expected}", file=str(config_path), column=where))
+    if errors:
+        # an 'if/then' failure is reported through its sub-errors; dedupe messages
+        seen, uniq = set(), []
+        for e in errors:
+            key = (e.column, e.message)
+            if key not in seen:
+                seen.add(key)
+                uniq.append(e)
+        raise InputErrors(uniq)
+    return config
+
+
+def load_and_validate(config: dict, config_path="config/config.yaml",
+                      schema_path="workflow/schemas/config.schema.yaml"):
+    """Validate the config, load and validate the evidence base, and check every filter.
+
+    Returns the loaded evidence (:class:`ketameta.evidence.Evidence`). Raises
+    :class:`InputErrors` before any output is written if anything is wrong.
+    """
+    from .evidence import load_evidence
+    from .synthesis.select import select_rows
+
+    validate_config(config, schema_path, config_path)
+    ev_cfg = config["evidence"]
+    for key in ("studies", "effects", "bib"):
+        if not Path(ev_cfg[key]).exists():
+            raise InputError(f"file not found: {ev_cfg[key]}", file=str(config_path),
+                             column=f"evidence.{key}")
+    ev = load_evidence(studies=ev_cfg["studies"], effects=ev_cfg["effects"], bib=ev_cfg["bib"])
+    problems = []
+    for aid, spec in config["analyses"].items():
+        spec = {**spec, "id": aid}
+        if spec.get("select") is not None:
+            try:
+                select_rows(ev, spec, config["grades"], config_path=str(config_path))
+            except InputError as exc:
+                problems.append(exc)
+    for sid in config["sensitivity"]["analyses"]:
+        if sid not in config["analyses"]:
+            problems.append(InputError(
+                f"sensitivity.analyses names unknown analysis {sid!r} "
+                f"(known: {', '.join(config['analyses'])})", file=str(config_path),
+                column="sensitivity.analyses"))
+    for c in config["claims"]:
+        for aid in c["evidence"]:
+            if aid not in config["analyses"]:
+                problems.append(InputError(
+                    f"claims[{c['id']}].evidence names unknown analysis {aid!r}",
+                    file=str(config_path), column=f"claims.{c['id']}.evidence"))
+        if c["source"] not in ev.bib.entries:
+            problems.append(InputError(
+                f"claims[{c['id']}].source {c['source']!r} is not a key of {ev_cfg['bib']}",
+                file=str(config_path), column=f"claims.{c['id']}.source"))
+    if problems:
+        raise InputErrors(problems)
+    return ev
+
+
+def figure_analyses(config) -> list[str]:
+    """Analyses that have a figure."""
+    return [a for a, s in config["analyses"].items() if s["type"] in FIGURE_TYPES]
+
+
+def final_outputs(config) -> list[str]:
+    """Every target of ``rule all``."""
+    ids = list(config["analyses"])
+    out = []
+    for a in ids:
+        out += [f"results/effect_sizes/{a}.csv", f"results/fits/{a}.json"]
+        out += [f"results/tables/{a}.{ext}" for ext in ("csv", "md", "tex", "html")]
+    for a in figure_analyses(config):
+        out += [f"results/figures/{a}.{ext}" for ext in ("pdf", "svg", "png")]
+    out += [f"results/tables/{t}.{ext}" for t in ("claims", "sensitivity")
+            for ext in ("csv", "md", "tex", "html")]
+    out += ["results/tables/studies.csv", "results/tables/data_gaps.csv",
+            "results/figures/prisma.pdf", "results/values/values.tex",
+            "results/values/values.json", "results/references.md", "results/report.html"]
+    return out
+
+
+def analysis_digest_for(ev, config, analysis) -> str:
+    """Fingerprint of what one analysis reads (None: the whole evidence base)."""
+    from .synthesis.select import digest
+
+    if analysis is None:
+        return digest(ev, None)
+    spec = {**config["analyses"][analysis], "id": analysis, "grades": config["grades"]}
+    if spec["type"] == "direction":
+        qs = sorted({q for d in spec["domains"] for q in
+                     (d["question"] if isinstance(d["question"], list) else [d["question"]])})
+        spec = {**spec, "question": qs}
+    if spec["type"] in ("approaches",):
+        return digest(ev, None)
+    if spec["type"] == "relapse":
+        spec = {**spec, "question": "relapse"}
+    if spec["type"] == "metareg" and spec.get("moderator", {}).get("from_outcome"):
+        # the moderator rows may sit under another question: include the whole sheet's rows
+        # of that outcome
+        spec = {**spec, "question": spec["question"]}
+    return digest(ev, spec)
+
+
+def cited_keys(ev) -> list[str]:
+    """Every BibTeX key cited by the data sheets (study rows and provenance columns)."""
+    keys = set(ev.studies["citation_key"].dropna().astype(str))
+    for frame in (ev.studies, ev.effects):
+        for col in frame.columns:
+            if col.endswith("source") or col in ("source", "source2"):
+                keys |= {str(v) for v in frame[col].dropna() if str(v) in ev.bib.entries}
+    return sorted(k for k in keys if k in ev.bib.entries)

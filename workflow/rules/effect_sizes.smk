@@ -1,0 +1,21 @@
+# Effect sizes: select the rows of one analysis, harmonise signs, compute yi/vi (with every
+# derivation named), and list the rows left out with their reasons.
+
+
+rule compute_effect_sizes:
+    """Compute yi, vi (and moderators) for one analysis, with provenance and exclusions."""
+    input:
+        # ancient(): a data edit reruns an analysis only if its own rows changed (params.digest)
+        studies=ancient(config["evidence"]["studies"]),
+        effects=ancient(config["evidence"]["effects"]),
+        bib=ancient(config["evidence"]["bib"]),
+    output:
+        effect_sizes="results/effect_sizes/{analysis}.csv",
+        excluded="results/effect_sizes/{analysis}.excluded.csv",
+    params:
+        spec=analysis_spec,
+        digest=analysis_digest,
+    log:
+        "results/logs/compute_effect_sizes/{analysis}.log",
+    script:
+        "../scripts/compute_effect_sizes.py"

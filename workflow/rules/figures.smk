@@ -1,0 +1,40 @@
+# Figures: PDF, SVG and PNG (300 dpi) at journal widths, deterministic bytes.
+
+
+rule plot_figure:
+    """Draw the figure of one analysis (forest, bubble, durability or effect-direction plot)."""
+    input:
+        fit="results/fits/{analysis}.json",
+        effect_sizes="results/effect_sizes/{analysis}.csv",
+        bib=config["evidence"]["bib"],
+    output:
+        pdf="results/figures/{analysis}.pdf",
+        svg=report("results/figures/{analysis}.svg", caption="../report/figure.rst",
+                   category="Figures", subcategory="{analysis}"),
+        png="results/figures/{analysis}.png",
+    params:
+        spec=analysis_spec,
+    log:
+        "results/logs/plot_figure/{analysis}.log",
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_prisma:
+    """Draw the PRISMA 2020 flow diagram from the evidence base and the configured counts."""
+    input:
+        studies=config["evidence"]["studies"],
+        effects=config["evidence"]["effects"],
+        bib=config["evidence"]["bib"],
+        fits=all_fits,
+    output:
+        pdf="results/figures/prisma.pdf",
+        svg=report("results/figures/prisma.svg", caption="../report/prisma.rst",
+                   category="Figures"),
+        png="results/figures/prisma.png",
+    params:
+        prisma=config.get("prisma", {}),
+    log:
+        "results/logs/plot_prisma/prisma.log",
+    script:
+        "../scripts/plot_prisma.py"

@@ -1,0 +1,39 @@
+# Models: fit each configured analysis; a model that cannot be fitted is recorded as failed
+# (with its reason) so that the other analyses still run and the report can say why.
+
+
+rule fit_model:
+    """Fit the configured model(s) of one analysis and write their summaries as JSON."""
+    input:
+        effect_sizes="results/effect_sizes/{analysis}.csv",
+        # descriptive analyses (approaches) read the study sheet; ancient(): see effect_sizes.smk
+        studies=ancient(config["evidence"]["studies"]),
+        effects=ancient(config["evidence"]["effects"]),
+        bib=ancient(config["evidence"]["bib"]),
+    output:
+        fit="results/fits/{analysis}.json",
+    params:
+        spec=analysis_spec,
+        digest=analysis_digest,
+    log:
+        "results/logs/fit_model/{analysis}.log",
+    script:
+        "../scripts/fit_model.py"
+
+
+rule run_sensitivity:
+    """Refit the headline estimates under other estimators, tests, leave-one-out and grades."""
+    input:
+        effect_sizes=fits_for_sensitivity,
+        studies=ancient(config["evidence"]["studies"]),
+        effects=ancient(config["evidence"]["effects"]),
+        bib=ancient(config["evidence"]["bib"]),
+    output:
+        fit="results/fits/sensitivity.json",
+    params:
+        config=sensitivity_config,
+        digest=evidence_digest,
+    log:
+        "results/logs/run_sensitivity/sensitivity.log",
+    script:
+        "../scripts/run_sensitivity.py"

@@ -1,0 +1,62 @@
+# Tables: CSV (machine), Markdown, LaTeX (booktabs) and HTML, with author-year citations.
+
+
+rule make_table:
+    """Render the results table of one analysis in four formats."""
+    input:
+        fit="results/fits/{analysis}.json",
+        effect_sizes="results/effect_sizes/{analysis}.csv",
+        excluded="results/effect_sizes/{analysis}.excluded.csv",
+        bib=config["evidence"]["bib"],
+    output:
+        csv=report("results/tables/{analysis}.csv", caption="../report/table.rst",
+                   category="Tables", subcategory="{analysis}"),
+        md="results/tables/{analysis}.md",
+        tex="results/tables/{analysis}.tex",
+        html="results/tables/{analysis}.html",
+    params:
+        spec=analysis_spec,
+    log:
+        "results/logs/make_table/{analysis}.log",
+    script:
+        "../scripts/make_table.py"
+
+
+rule make_claims_table:
+    """Set each claim of the source article against what the synthesized data say."""
+    input:
+        fits=claims_inputs,
+        sensitivity="results/fits/sensitivity.json",
+        studies=config["evidence"]["studies"],
+        effects=config["evidence"]["effects"],
+        bib=config["evidence"]["bib"],
+    output:
+        csv=report("results/tables/claims.csv", caption="../report/claims.rst",
+                   category="Claims"),
+        md="results/tables/claims.md",
+        tex="results/tables/claims.tex",
+        html="results/tables/claims.html",
+    params:
+        claims=config["claims"],
+        grades=config["grades"],
+    log:
+        "results/logs/make_claims_table/claims.log",
+    script:
+        "../scripts/make_claims_table.py"
+
+
+rule make_sensitivity_table:
+    """Show how each headline estimate moves under the sensitivity choices (one table)."""
+    input:
+        fit="results/fits/sensitivity.json",
+        bib=config["evidence"]["bib"],
+    output:
+        csv=report("results/tables/sensitivity.csv", caption="../report/sensitivity.rst",
+                   category="Sensitivity"),
+        md="results/tables/sensitivity.md",
+        tex="results/tables/sensitivity.tex",
+        html="results/tables/sensitivity.html",
+    log:
+        "results/logs/make_sensitivity_table/sensitivity.log",
+    script:
+        "../scripts/make_sensitivity_table.py"

@@ -1,0 +1,60 @@
+"""results/report.html: claims first, then every analysis, sensitivity, data gaps, references."""
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ketameta.report import Section, build_report
+from ketameta.synthesis.files import read_json
+from ketameta.synthesis.render import methods_sentence, report_paragraphs
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(inp, html_path, analyses, level):
+    fits = {Path(p).stem: read_json(p) for p in inp["fits"]}
+    figures = {Path(p).stem: p for p in inp["figures"]}
+    sections = [Section("Claims of the source article", tables=[Path(inp["claims"])],
+                        paragraphs=["Each empirical claim of the source article beside what the "
+                                    "synthesized data say, with k and a rule-based verdict."])]
+    for aid, spec in analyses.items():
+        fit = fits[aid]
+        spec = {**spec, "id": aid}
+        sections.append(Section(
+            spec.get("title", aid),
+            paragraphs=report_paragraphs(fit, spec),
+            methods=methods_sentence(fit, spec),
+            figures=[{"path": figures[aid], "caption": spec.get("title", aid)}]
+            if aid in figures else [],
+            tables=[Path(f"results/tables/{aid}.html")],
+            status="ok" if fit.get("status") == "ok" else "failed",
+            reason=fit.get("reason", ""),
+        ))
+    sections.append(Section("Sensitivity analyses", tables=[Path(inp["sensitivity"])]))
+    sections.append(Section("Studies and sources", tables=[Path(inp["studies"])],
+                            figures=[{"path": inp["prisma"],
+                                      "caption": "PRISMA 2020 flow of sources"}]))
+    sections.append(Section("Data gaps", tables=[Path(inp["gaps"])],
+                            paragraphs=["Numbers each analysis would need and the sources do "
+                                        "not give; a reader with full-text access can add them."]))
+    warn = pd.read_csv(inp["warnings"]) if Path(inp["warnings"]).stat().st_size else pd.DataFrame()
+    failed = [f"{a}: {f['reason']}" for a, f in fits.items() if f.get("status") != "ok"]
+    sections.append(Section("Input warnings and failed analyses",
+                            items=failed + (warn["warning"].astype(str).tolist()
+                                            if "warning" in warn else []) or
+                            ["No warnings and no failed analyses."]))
+    sections.append(Section("References", html=[Path(inp["references"]).read_text("utf-8")]))
+    build_report(sections, "Ketamine for depression: a living evidence synthesis", html_path,
+                 subtitle="Dissociation and response; durability of a single infusion; "
+                          "infusion vs ketamine-assisted psychotherapy",
+                 meta={"Confidence level": f"{level:g}%",
+                       "Built from": "data/studies.csv, data/effects.csv, data/references.bib"})
+
+
+if __name__ == "__main__":
+    logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+    main(snakemake.input, snakemake.output.html, snakemake.params.analyses,
+         snakemake.params.level)

@@ -1,0 +1,25 @@
+"""Sensitivity table: how each headline estimate moves (one table, four formats)."""
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ketameta.synthesis.files import read_json
+from ketameta.synthesis.render import sensitivity_table
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(fit_path, out):
+    table = sensitivity_table(pd.DataFrame(read_json(fit_path)["rows"]))
+    table.to_csv(out["csv"])
+    table.to_markdown(out["md"])
+    table.to_latex(out["tex"])
+    table.to_html(out["html"])
+
+
+if __name__ == "__main__":
+    logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+    main(snakemake.input.fit, snakemake.output)

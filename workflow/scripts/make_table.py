@@ -1,0 +1,33 @@
+"""Results table of one analysis in CSV, Markdown, LaTeX and HTML."""
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ketameta.citations import Citations
+from ketameta.synthesis.files import read_effect_sizes, read_json
+from ketameta.synthesis.render import analysis_table
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(fit_path, es_path, excluded_path, bib, out, spec):
+    fit = read_json(fit_path)
+    es = read_effect_sizes(es_path)
+    try:
+        excluded = pd.read_csv(excluded_path)
+    except pd.errors.EmptyDataError:
+        excluded = pd.DataFrame()
+    table = analysis_table(fit, es, excluded, spec, Citations(bib))
+    table.to_csv(out["csv"])
+    table.to_markdown(out["md"])
+    table.to_latex(out["tex"])
+    table.to_html(out["html"])
+
+
+if __name__ == "__main__":
+    logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+    main(snakemake.input.fit, snakemake.input.effect_sizes, snakemake.input.excluded,
+         snakemake.input.bib, snakemake.output, snakemake.params.spec)
