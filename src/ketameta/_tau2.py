@@ -22,7 +22,7 @@ _REL_TOL = 1e-15
 _MAXITER = 500
 
 
-def solve_decreasing(f, df, start, what, scale=1.0):
+def solve_decreasing(f, df, start, what, scale=1.0, fdf=None):
     """Root ``x >= 0`` of a function that is positive at 0 and negative for large x.
 
     Safeguarded Newton (bisection inside a bracket whenever Newton leaves it), iterated to
@@ -31,27 +31,41 @@ def solve_decreasing(f, df, start, what, scale=1.0):
     Parameters
     ----------
     f, df : callable
-        The function and its derivative.
+        The function and its derivative (ignored when ``fdf`` is given).
     start : float
         Starting value (e.g. a closed-form estimate).
     what : str
         Name used in the error message if no root can be bracketed.
     scale : float
         Typical magnitude of x (used to seed the bracket).
+    fdf : callable, optional
+        ``x -> (f(x), f'(x))`` in one evaluation (the estimators' fits give both from the
+        same sums). Each x is evaluated once: the bracket's upper end is reused when Newton
+        starts there.
     """
-    f0 = f(0.0)
+    if fdf is None:
+        def fdf(x):
+            return f(x), None
+
+        def deriv(x, d):
+            return df(x)
+    else:
+        def deriv(x, d):
+            return d
+
+    f0, _ = fdf(0.0)
     if not np.isfinite(f0):
         raise ModelError(f"{what}: the estimating equation is not finite at tau^2 = 0.")
     if f0 <= 0:
         return 0.0, 0
     lo, flo = 0.0, f0
     hi = max(float(start), 1e-8 * max(scale, 1e-300), 1e-12)
-    fhi = f(hi)
+    fhi, dhi = fdf(hi)
     n_expand = 0
     while fhi > 0:
         lo, flo = hi, fhi
         hi *= 4.0
-        fhi = f(hi)
+        fhi, dhi = fdf(hi)
         n_expand += 1
         if n_expand > 200 or not np.isfinite(fhi):
             raise ModelError(
@@ -59,18 +73,22 @@ def solve_decreasing(f, df, start, what, scale=1.0):
                 f"tau^2 = {hi:.3g}). The data may be degenerate (e.g. identical outcomes with "
                 "tiny variances); try method='DL' or check the variances."
             )
+    last = (hi, fhi, dhi)
     x = lo if (start is None or not (lo < start < hi)) else float(start)
     if x == 0.0:
         x = 0.5 * (lo + hi)
     for it in range(1, _MAXITER + 1):
-        fx = f(x)
+        if x == last[0]:
+            fx, d = last[1], last[2]
+        else:
+            fx, d = fdf(x)
         if fx == 0:
             return x, it
         if fx > 0:
             lo = x
         else:
             hi = x
-        d = df(x)
+        d = deriv(x, d)
         step_ok = d < 0 and np.isfinite(d)
         xn = x - fx / d if step_ok else 0.5 * (lo + hi)
         if not (lo < xn < hi):

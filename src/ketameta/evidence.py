@@ -784,6 +784,8 @@ class Evidence:
     bib: object
     warnings: list = field(default_factory=list)
     files: dict = field(default_factory=dict)
+    #: effects sheet as raw text (indexed by effect_id): printed decimals of reported numbers
+    effects_raw: pd.DataFrame | None = None
 
 
 def _typed(frame, numeric, index=None):
@@ -801,11 +803,16 @@ def _typed(frame, numeric, index=None):
     return out
 
 
-def load_evidence(studies="data/studies.csv", effects="data/effects.csv", bib="data/references.bib", schema_dir=None):
+def load_evidence(studies="data/studies.csv", effects="data/effects.csv", bib="data/references.bib", schema_dir=None,
+                  validate=True):
     """Read, validate and type the evidence base.
 
     Raises :class:`ketameta.errors.InputErrors` listing every problem found in the three files
     (each located by file, line and column); nothing derived is returned when any problem exists.
+
+    ``validate=False`` skips the row checks (value ranges, verbatim numbers, JSON schemas) and
+    only reads and types the sheets. The workflow validates once when it is parsed and its jobs
+    then read the same, unchanged files with ``validate=False``.
     """
     warnings = []
     errors = []
@@ -818,13 +825,16 @@ def load_evidence(studies="data/studies.csv", effects="data/effects.csv", bib="d
     errors += s_err + e_err
     s_file, e_file = str(studies), str(effects)
     # rows of a sheet whose header is broken cannot be read reliably: report the header only
-    sv = [] if s_err else validate_studies(s_frame, file=s_file, bib_keys=bib_keys, warnings=warnings)
+    sv = [] if (s_err or not validate) else validate_studies(s_frame, file=s_file, bib_keys=bib_keys,
+                                                             warnings=warnings)
     study_ids = {s.strip() for s in s_frame["study_id"]} if len(s_frame) and not s_err else None
-    ev_ = [] if e_err else validate_effects(e_frame, file=e_file, study_ids=study_ids, bib_keys=bib_keys,
-                                            warnings=warnings)
+    ev_ = [] if (e_err or not validate) else validate_effects(e_frame, file=e_file, study_ids=study_ids,
+                                                              bib_keys=bib_keys, warnings=warnings)
     errors += sv + ev_
     sdir = _find_schema_dir(schema_dir, studies)
-    if sdir is None:
+    if not validate:
+        pass
+    elif sdir is None:
         warnings.append("workflow/schemas not found: rows were not checked against the JSON schemas")
     elif not (s_err or e_err):
         errors += validate_rows_against_schema(s_frame, sdir / "studies.schema.yaml", s_file, STUDY_NUMERIC, sv)
@@ -843,8 +853,9 @@ def load_evidence(studies="data/studies.csv", effects="data/effects.csv", bib="d
     studies_t = _typed(s_frame, STUDY_NUMERIC, index="study_id")
     effects_t = _typed(e_frame, EFFECT_NUMERIC)
     effects_t["time_days"] = [time_in_days(v, u) for v, u in zip(effects_t["time_value"], effects_t["time_unit"])]
+    raw = e_frame.drop(columns=["line"]).set_index("effect_id", drop=False)
     return Evidence(studies=studies_t, effects=effects_t, bib=bib_data, warnings=warnings,
-                    files={"studies": s_file, "effects": e_file, "bib": str(bib)})
+                    files={"studies": s_file, "effects": e_file, "bib": str(bib)}, effects_raw=raw)
 
 
 # --------------------------------------------------------------------------- data gaps

@@ -137,7 +137,7 @@ class _Structure:
         """Fit the fixed effects at ``(sigma^2_1, sigma^2_2)`` and return likelihood pieces.
 
         ``order`` 0: estimates and log-likelihoods; 1: plus the score; 2: plus the expected
-        (Fisher) information of the (restricted) likelihood.
+        (Fisher) information of the (restricted) likelihood; 3: plus the observed information.
         """
         st, cid = self.starts, self.cid
         k, p = self.k, self.p
@@ -204,6 +204,15 @@ class _Structure:
             t22 += -2 * np.sum(A * K22) + np.sum(AG2 * AG2.T)
             t12 += -2 * np.sum(A * K12) + np.sum(AG1 * AG2.T)
         out["info"] = 0.5 * np.array([[t11, t12], [t12, t22]])
+        if order < 3:
+            return out
+        # observed information J = Q - I with Q_ab = (Py)' Mdot_a P Mdot_b (Py), Py = W r
+        z = (u * np.add.reduceat(u * Wr, st)[cid], Wr)
+        Wz = [zz * inv_d - gc * ud * np.add.reduceat(ud * zz, st)[cid] for zz in z]
+        XWz = [Xs.T @ w_ for w_ in Wz]
+        Qm = np.array([[z[a_] @ Wz[b_] - XWz[a_] @ A @ XWz[b_] for b_ in range(2)]
+                       for a_ in range(2)])
+        out["obs_info"] = 0.5 * (Qm + Qm.T) - out["info"]
         return out
 
     def scores(self, beta, s1, s2):
@@ -249,52 +258,83 @@ class _Structure:
 def _optimise(struct, reml, fixed, start):
     """Maximise the (restricted) log-likelihood over the free sigma^2 >= 0.
 
-    Projected Fisher scoring with step halving and an active set for components at 0; a
-    pseudo-inverse handles a singular information matrix (components not separately
-    identified). Falls back to L-BFGS-B with the analytic score if scoring does not converge.
+    Newton-Raphson on the observed information where it is positive definite, Fisher scoring
+    (expected information) elsewhere, with step halving, projection onto sigma^2 >= 0 and an
+    active set for components at 0; a pseudo-inverse handles a singular information matrix
+    (components not separately identified). Falls back to L-BFGS-B with the analytic score if
+    that does not converge. The likelihood surface can have two local maxima (an interior one
+    and one with a component at 0), so with both components free the optima reached from the
+    two boundary solutions are compared with the first one and the best is kept.
 
     Returns ``(sigma2, info)``.
     """
     key = "ll_reml" if reml else "ll_ml"
     free = np.array([f is None for f in fixed])
-    theta = np.array([start[i] if free[i] else float(fixed[i]) for i in range(2)], dtype=float)
-    theta, ok, it = _scoring(struct, reml, free, theta, key, 1000)
-    tried = [f"Fisher scoring ({it} iterations)"]
+    theta0 = np.array([start[i] if free[i] else float(fixed[i]) for i in range(2)], dtype=float)
+    main = _climb(struct, reml, fixed, theta0, key)
+    runs = [main]
+    if free.all():
+        for a in range(2):
+            fx = [None, None]
+            fx[a] = 0.0
+            edge = _climb(struct, reml, fx, np.where(np.arange(2) == a, 0.0, theta0), key)
+            if edge[0]:
+                runs.append(_climb(struct, reml, fixed, edge[1], key))
+    ok = [r for r in runs if r[0]]
+    if not ok:
+        raise ModelError(
+            "The variance components did not converge (tried: " + main[4] + "). The "
+            "likelihood may be flat: check for clusters with one row only, tiny sampling "
+            "variances, or simplify the model."
+        )
+    best = ok[0]
+    for r in ok[1:]:
+        if r[2] > best[2] + 1e-12 * abs(best[2]):
+            best = r
+    _, theta, _, it, how = best
+    return theta, {"iterations": it, "optimiser": how, "converged": True,
+                   "local_maxima": len({round(float(r[2]), 8) for r in ok})}
+
+
+def _climb(struct, reml, fixed, theta, key):
+    """One optimisation run: ``(converged, theta, loglik, iterations, description)``."""
+    free = np.array([f is None for f in fixed])
+    theta, ok, it = _newton(struct, reml, free, theta, key, 1000)
+    tried = [f"Newton/Fisher scoring ({it} iterations)"]
     if not ok:
         theta, _, ok_lb = _lbfgsb(struct, reml, fixed, theta, key)
         tried.append("L-BFGS-B on the variance scale" + ("" if ok_lb else " (not converged)"))
-        theta, ok, it2 = _scoring(struct, reml, free, theta, key, 200)
-        tried.append(f"Fisher scoring from the L-BFGS-B solution ({it2} iterations)")
+        theta, ok, it2 = _newton(struct, reml, free, theta, key, 200)
+        tried.append(f"Newton/Fisher scoring from the L-BFGS-B solution ({it2} iterations)")
         it += it2
-    if not ok:
-        raise ModelError(
-            "The variance components did not converge (tried: " + "; ".join(tried) + "). "
-            "The likelihood may be flat: check for clusters with one row only, tiny sampling "
-            "variances, or simplify the model."
-        )
-    return theta, {"iterations": it, "optimiser": "; ".join(tried), "converged": True}
+    ll = struct.evaluate(*theta, reml=reml)[key]
+    return ok, theta, ll, it, "; ".join(tried)
 
 
-def _scoring(struct, reml, free, theta, key, maxit):
-    """Projected Fisher scoring; returns ``(theta, converged, iterations)``."""
+def _newton(struct, reml, free, theta, key, maxit):
+    """Projected Newton (observed information) / Fisher scoring; ``(theta, converged, its)``."""
     scale = max(float(np.median(struct.v)), 1e-12)
     atol = _RTOL * scale * 1e-2
-    cur = struct.evaluate(*theta, reml=reml, order=2)
+    cur = struct.evaluate(*theta, reml=reml, order=3)
     it = 0
     for it in range(1, maxit + 1):
-        sc, info = cur["score"], cur["info"]
+        sc = cur["score"]
         act = free & ~((theta <= 0) & (sc <= 0))
         step = np.zeros(2)
         if act.any():
-            sub = info[np.ix_(act, act)]
-            step[act] = np.linalg.pinv(sub, rcond=1e-12, hermitian=True) @ sc[act]
+            obs = cur["obs_info"][np.ix_(act, act)]
+            if np.all(np.linalg.eigvalsh(obs) > 1e-12 * np.abs(obs).max()):
+                step[act] = np.linalg.solve(obs, sc[act])
+            else:
+                sub = cur["info"][np.ix_(act, act)]
+                step[act] = np.linalg.pinv(sub, rcond=1e-12, hermitian=True) @ sc[act]
         if not act.any() or np.all(np.abs(step) <= _RTOL * np.abs(theta) + atol):
             return theta, True, it
         lam = 1.0
         new = None
         for _ in range(60):
             trial = np.where(free, np.maximum(theta + lam * step, 0.0), theta)
-            ev = struct.evaluate(*trial, reml=reml, order=2)
+            ev = struct.evaluate(*trial, reml=reml, order=3)
             if ev[key] >= cur[key] - 1e-13 * abs(cur[key]):
                 new = (trial, ev)
                 break
@@ -708,10 +748,14 @@ def rma_mv(
 
     Notes
     -----
-    *Estimation.* The (restricted) log-likelihood is maximised over ``sigma2 >= 0`` by Fisher
-    scoring with step halving and an active set for components at the boundary (an estimate of
-    0 is a result, not an error), to a relative change below 1e-10; L-BFGS-B with the
-    analytic score is the fallback. The REML log-likelihood includes ``+ 1/2 log det(X'X)`` as
+    *Estimation.* The (restricted) log-likelihood is maximised over ``sigma2 >= 0`` by
+    Newton-Raphson with the analytic observed information (Fisher scoring where that is not
+    positive definite), step halving and an active set for components at the boundary (an
+    estimate of 0 is a result, not an error), to a relative step below 1e-10; L-BFGS-B with
+    the analytic score is the fallback. The surface can have a second local maximum with one
+    component at 0, so the optima reached from both boundary solutions are compared and the
+    highest is kept (``result.info`` records the iterations and how many distinct maxima were
+    found). The REML log-likelihood includes ``+ 1/2 log det(X'X)`` as
     in metafor, so ``logLik``, ``AIC``, ``BIC`` and ``AICc`` are comparable with metafor's.
 
     *Identification.* With one row per cluster the two components are not separately

@@ -39,6 +39,7 @@ rule make_claims_table:
     params:
         claims=config["claims"],
         grades=config["grades"],
+        analyses=config["analyses"],
     log:
         "results/logs/make_claims_table/claims.log",
     script:

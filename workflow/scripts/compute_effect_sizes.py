@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def main(studies, effects, bib, effect_sizes_path, excluded_path, spec):
-    ev = load_evidence(studies=studies, effects=effects, bib=bib)
+    ev = load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
     es, excluded = pipeline.effect_sizes(ev, spec, spec["grades"])
     logging.info("%s: %d effect sizes, %d rows not used", spec["id"], len(es), len(excluded))
     write_csv(es, effect_sizes_path)

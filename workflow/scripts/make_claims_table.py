@@ -14,10 +14,10 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(fit_paths, studies, effects, bib, out, claims, grades):
-    ev = load_evidence(studies=studies, effects=effects, bib=bib)
+def main(fit_paths, studies, effects, bib, out, claims, grades, analyses):
+    ev = load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
     fits = {Path(p).stem: read_json(p) for p in fit_paths}
-    table = claims_table(assess_claims(claims, fits, ev, grades), Citations(bib))
+    table = claims_table(assess_claims(claims, fits, ev, grades, analyses), Citations(bib))
     table.to_csv(out["csv"])
     table.to_markdown(out["md"])
     table.to_latex(out["tex"])
@@ -28,4 +28,4 @@ if __name__ == "__main__":
     logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
     main(snakemake.input.fits, snakemake.input.studies, snakemake.input.effects,
          snakemake.input.bib, snakemake.output, snakemake.params.claims,
-         snakemake.params.grades)
+         snakemake.params.grades, snakemake.params.analyses)

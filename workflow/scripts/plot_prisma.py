@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def main(studies, effects, bib, fit_paths, pdf_path, cfg):
-    ev = load_evidence(studies=studies, effects=effects, bib=bib)
+    ev = load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
     fits = {Path(p).stem: read_json(p) for p in fit_paths}
     counts = prisma_counts(ev, fits, cfg)["counts"]
     savefig_all(prisma(counts), Path(pdf_path).with_suffix(""))

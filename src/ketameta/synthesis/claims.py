@@ -103,19 +103,26 @@ def _dissociation(claim, fits):
     return verdict, parts, max(len(quant), dir_k)
 
 
-def _last_significant_days(ev, grades):
-    """Per primary study: the latest time with a significant benefit on depression severity."""
-    e = ev.effects
-    st = ev.studies
-    rows = e[(e["question"] == "durability") & (e["outcome"] == "depression_severity")
-             & (e["significant"] == "yes") & (e["direction"] == "+") & e["grade"].isin(grades)
-             & e["time_days"].notna()]
-    rows = rows[rows["study_id"].map(st["role"]) == "primary"]
-    rows = rows[rows["study_id"].map(st["schedule"]) == "single"]
+def _last_significant_days(ev, grades, spec=None):
+    """Per primary study: the latest time with a significant benefit on depression severity,
+    among the studies the durability analysis admits (its route/schedule/dose/drug filters)."""
+    from .select import STUDY_FILTER_COLUMNS, as_list, candidate_rows
+
+    rows = candidate_rows(ev, "durability")
+    rows = rows[(rows["outcome"] == "depression_severity") & (rows["significant"] == "yes")
+                & (rows["direction"] == "+") & rows["grade"].isin(grades)
+                & rows["time_days"].notna() & (rows["study_role"] == "primary")]
+    sel = (spec or {}).get("select", {}) or {}
+    for key, accepted in sel.items():
+        acc = [str(a) for a in as_list(accepted)]
+        if key in STUDY_FILTER_COLUMNS:
+            rows = rows[rows[f"study_{key}"].astype(str).isin(acc)]
+        elif key == "dose_mg_kg":
+            rows = rows[rows["dose"].isin([float(a) for a in acc])]
     return rows.groupby("study_id")["time_days"].max().sort_values()
 
 
-def _durability(claim, fits, ev=None, grades=("P", "S")):
+def _durability(claim, fits, ev=None, grades=("P", "S"), specs=None):
     parts, verdict, k = [], "insufficient data", 0
     lo_w, hi_w = 3, 7
     informative = False
@@ -159,10 +166,15 @@ def _durability(claim, fits, ev=None, grades=("P", "S")):
             parts.append(f"relapse after response: {len(f.get('rows', []))} rows from {f['k']} "
                          "study (reported beside, not pooled)")
     if ev is not None:
-        last = _last_significant_days(ev, grades)
+        spec = (specs or {}).get(claim["evidence"][0])
+        last = _last_significant_days(ev, grades, spec)
         if len(last):
+            from ..citations import Citations
+
+            cit = Citations(ev.bib, name="references")
+            keys = ev.studies["citation_key"]
             parts.append("last time point with a significant benefit, per trial: " + ", ".join(
-                f"{sid} day {d:g}" for sid, d in last.items()))
+                f"{cit.label(keys[sid])} day {d:g}" for sid, d in last.items()))
         if not informative:
             parts.append("the pooled time course cannot resolve the duration (too few studies "
                          "or df < 4); the verdict rests on the per-trial significance")
@@ -222,7 +234,7 @@ def _kap(claim, ev):
     return verdict, parts + [f"doses: {', '.join(f'{d:g}' for d in doses)} mg/kg"], len(doses)
 
 
-def assess_claims(claims, fits: dict, ev, grades=("P", "S")) -> list[dict]:
+def assess_claims(claims, fits: dict, ev, grades=("P", "S"), specs=None) -> list[dict]:
     """One record per claim: text, what the data say, k, verdict and the evidence used."""
     out = []
     for c in claims:
@@ -232,7 +244,7 @@ def assess_claims(claims, fits: dict, ev, grades=("P", "S")) -> list[dict]:
         elif "dose_mg_kg" in c:
             verdict, parts, k = _dose(c, ev)
         elif any(fits.get(a, {}).get("type") == "durability" for a in c["evidence"]):
-            verdict, parts, k = _durability(c, fits, ev, grades)
+            verdict, parts, k = _durability(c, fits, ev, grades, specs)
         else:
             verdict, parts, k = _dissociation(c, fits)
         out.append({"id": cid, "claim": c["text"], "source": c["source"],

@@ -1,0 +1,350 @@
+"""End-to-end runs of the Snakemake workflow in temporary directories.
+
+* ``tiny``: a synthetic data set (tests/workflow/tiny.py) whose numbers are recomputed here
+  independently: effect sizes by hand, pooled estimates with a dense-matrix REML written in this
+  file, implied sample sizes by root finding on the t distribution.
+* ``real``: the repository's own data/ and config/: every headline estimate in the tables is
+  recomputed from results/effect_sizes/ without the workflow; the report renders in headless
+  Chromium; a second run does nothing; an edited row reruns only what depends on it; a trial
+  added by following data/README.md shows up in the outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, stats
+
+from . import tiny
+
+pytestmark = pytest.mark.workflow
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def _copy_repo(dest: Path, with_data=True) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "Snakefile", dest / "Snakefile")
+    for d in ("workflow", "config") + (("data",) if with_data else ()):
+        shutil.copytree(ROOT / d, dest / d, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def _snakemake(cwd: Path, *args, check=True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-6000:]}")
+    return proc
+
+
+def _jobs(dry_run_output: str) -> dict:
+    """Job counts from the 'Job stats' block of a dry run."""
+    counts = {}
+    m = re.search(r"Job stats:\n(.*?)\n\n", dry_run_output, re.S)
+    if not m:
+        return counts
+    for line in m.group(1).splitlines()[2:]:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def reml_knha(yi, vi, level=95):
+    """Intercept-only REML (Fisher scoring to 1e-14) + Knapp-Hartung, dense matrices.
+
+    Deliberately written from the textbook formulas (Viechtbauer 2005; Knapp & Hartung 2003)
+    with k x k matrices, independent of ketameta's O(k) engine.
+    """
+    y, v = np.asarray(yi, float), np.asarray(vi, float)
+    k = y.size
+    X = np.ones((k, 1))
+    t2 = max(0.0, (np.sum((y - y.mean()) ** 2) - np.sum(v) * (k - 1) / k) / (k - 1))
+    for _ in range(10_000):
+        W = np.diag(1 / (v + t2))
+        P = W - W @ X @ np.linalg.inv(X.T @ W @ X) @ X.T @ W
+        step = (y @ P @ P @ y - np.trace(P)) / np.trace(P @ P)
+        while t2 + step < 0:
+            step /= 2
+        t2 += step
+        if abs(step) < 1e-14:
+            break
+    W = np.diag(1 / (v + t2))
+    b = float(np.linalg.solve(X.T @ W @ X, X.T @ W @ y)[0])
+    w = 1 / (v + t2)
+    s2 = float(np.sum(w * (y - b) ** 2) / (k - 1))
+    se = math.sqrt(s2 / np.sum(w))
+    crit = stats.t.isf((1 - level / 100) / 2, k - 1)
+    return b, b - crit * se, b + crit * se, t2
+
+
+# -- the tiny synthetic data set -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = _copy_repo(tmp_path_factory.mktemp("tiny"), with_data=False)
+    tiny.build(root / "data")
+    _snakemake(root)
+    return root
+
+
+def _fit(root, aid):
+    return json.loads((root / "results" / "fits" / f"{aid}.json").read_text())
+
+
+def test_tiny_correlation_numbers(tiny_run):
+    fit = _fit(tiny_run, "dissociation_correlation")
+    acute = next(p for p in fit["pools"] if p["window"]["name"] == "acute")
+    yi = [math.atanh(-r if s == "-1" else r) for _, r, s, _, _, _ in tiny.ACUTE_R]
+    vi = [1 / (n - 3) for _, _, _, n, _, _ in tiny.ACUTE_R]
+    b, lo, hi, t2 = reml_knha(yi, vi)
+    assert acute["k"] == 3
+    assert acute["estimate"] == pytest.approx(b, rel=1e-7)
+    assert [acute["ci_lb"], acute["ci_ub"]] == pytest.approx([lo, hi], rel=1e-6)
+    assert acute["estimate_bt"] == pytest.approx(math.tanh(b), rel=1e-7)
+    # the table shows the back-transformed pooled r with the same numbers
+    tab = pd.read_csv(tiny_run / "results" / "tables" / "dissociation_correlation.csv")
+    pooled = tab[(tab["row"] == "pooled") & (tab["section"].str.startswith("acute"))].iloc[0]
+    assert pooled["estimate"] == pytest.approx(math.tanh(b), rel=1e-7)
+    assert pooled["k"] == 3 and pooled["estimator"] == "REML" and pooled["test"] == "knha"
+
+
+def test_tiny_implied_n_is_derived_and_flagged(tiny_run):
+    es = pd.read_csv(tiny_run / "results" / "effect_sizes" / "dissociation_correlation.csv")
+    row = es[es["effect_id"] == "beta2021_r_day7"].iloc[0]
+    _, r, p, _, _ = tiny.DAY7_R_P
+
+    def pval(n):
+        t = r * math.sqrt(n - 2) / math.sqrt(1 - r * r)
+        return 2 * stats.t.sf(t, n - 2) - p
+
+    n_exact = optimize.brentq(pval, 4, 10_000)
+    assert row["n_total"] == round(n_exact)
+    assert bool(row["n_derived"]) and "DERIVED" in row["derivation"]
+    assert row["vi"] == pytest.approx(1 / (round(n_exact) - 3), rel=1e-12)
+
+
+def test_tiny_durability_effect_sizes_and_pools(tiny_run):
+    es = pd.read_csv(tiny_run / "results" / "effect_sizes" / "durability.csv")
+    fit = _fit(tiny_run, "durability")
+    for sid, rows in tiny.DURABILITY.items():
+        if sid == "delta2023":  # 0.2 mg/kg: filtered out of the 0.5 mg/kg durability analysis
+            assert sid not in set(es["study_id"])
+            continue
+        for t, u, m1, m2 in rows:
+            g, v = tiny.expected_smd(m1, m2)
+            r = es[es["effect_id"] == f"{sid}_madrs_{t}{u}"].iloc[0]
+            assert r["yi"] == pytest.approx(g, rel=1e-10)
+            assert r["vi"] == pytest.approx(v, rel=1e-10)
+    day1 = next(p for p in fit["pools"] if p["label"] == "day 1")
+    pairs = [tiny.expected_smd(m1, m2) for s, rows in tiny.DURABILITY.items() if s != "delta2023"
+             for t, u, m1, m2 in rows if (t, u) == (1, "day")]
+    b, lo, hi, _ = reml_knha([g for g, _ in pairs], [v for _, v in pairs])
+    assert day1["k"] == 3 and day1["estimate"] == pytest.approx(b, rel=1e-7)
+    assert [day1["ci_lb"], day1["ci_ub"]] == pytest.approx([lo, hi], rel=1e-6)
+    tc = fit["time_course"]
+    assert tc["k"] == len(es) and tc["n_studies"] == 3
+    assert tc["slope_log_days"] < 0  # the synthetic benefit fades
+    assert tc["robust"]["adjust"] == "CR2"
+
+
+def test_tiny_metareg_and_dose(tiny_run):
+    import ketameta as km
+
+    fit = _fit(tiny_run, "dissociation_metareg")
+    yi = [100 * (a1 / n1 - a2 / n2) for _, a1, n1, a2, n2, _, _ in tiny.METAREG]
+    vi = [1e4 * (a1 / n1 * (1 - a1 / n1) / n1 + a2 / n2 * (1 - a2 / n2) / n2)
+          for _, a1, n1, a2, n2, _, _ in tiny.METAREG]
+    x = [100 * (d1 / n1 - d2 / n2) for _, _, n1, _, n2, d1, d2 in tiny.METAREG]
+    res = km.rma(yi, vi, mods=pd.DataFrame({"dissociation_rd": x}), test="knha")
+    assert fit["k"] == 4 and fit["exploratory"] is True
+    assert fit["slope"] == pytest.approx(res.beta[1], rel=1e-9)
+    assert fit["permutation"]["exact"] is True and fit["permutation"]["iter"] == 24
+    dose = _fit(tiny_run, "dose_metareg")
+    assert dose["status"] == "ok" and dose["k"] == 4  # alpha, beta, gamma at 0.5; delta at 0.2
+
+
+def test_tiny_all_outputs_and_escaping(tiny_run):
+    res = tiny_run / "results"
+    for a in ("dissociation_correlation", "durability", "effect_direction", "approaches"):
+        for ext in ("csv", "md", "tex", "html"):
+            assert (res / "tables" / f"{a}.{ext}").stat().st_size > 0
+    html = (res / "report.html").read_text("utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    md = (res / "tables" / "data_gaps.md").read_text("utf-8")
+    assert "R&D" in md or "R\\&D" in md
+    tex = (res / "tables" / "studies.tex").read_text("utf-8")
+    assert r"R\&D\_100\%" in tex  # the author-year label of delta2023, escaped for LaTeX
+    vals = (res / "values" / "values.tex").read_text("utf-8").strip().splitlines()
+    assert all(v.startswith(("%", r"\newcommand")) for v in vals)
+
+
+def test_tiny_report_renders_in_browser(tiny_run):
+    from tests.browser.conftest import check_rendered
+
+    check_rendered(tiny_run / "results" / "report.html",
+                   ["Claims of the source article", "Sensitivity analyses", "Data gaps",
+                    "References"])
+
+
+# -- the repository's own evidence base -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    root = _copy_repo(tmp_path_factory.mktemp("real"))
+    _snakemake(root)
+    return root
+
+
+def test_real_headline_estimates_recomputed_from_effect_sizes(real_run):
+    """Issue 6: every pooled headline number in the tables, recomputed without the workflow."""
+    import yaml
+
+    cfg = yaml.safe_load((real_run / "config" / "config.yaml").read_text())
+    checked = 0
+    for aid, spec in cfg["analyses"].items():
+        fit = _fit(real_run, aid)
+        if fit["status"] != "ok" or spec["type"] not in ("correlation", "slopes", "durability"):
+            continue
+        es = pd.read_csv(real_run / "results" / "effect_sizes" / f"{aid}.csv")
+        tab = pd.read_csv(real_run / "results" / "tables" / f"{aid}.csv")
+        for p in fit["pools"]:
+            sub = es[es["effect_id"].isin(p["effect_ids"])]
+            if p["k"] < 2 or spec["test"] != "knha" or spec["method"] != "REML":
+                continue
+            b, lo, hi, _ = reml_knha(sub["yi"], sub["vi"])
+            tr = {"ZCOR": np.tanh, "OR": np.exp}.get(spec.get("measure"), lambda z: z)
+            row = tab[(tab["row"] == "pooled") & (tab["section"] == p["label"])].iloc[0]
+            assert row["estimate"] == pytest.approx(float(tr(b)), rel=1e-6), (aid, p["label"])
+            assert row["ci_lb"] == pytest.approx(float(tr(lo)), rel=1e-5), (aid, p["label"])
+            assert row["ci_ub"] == pytest.approx(float(tr(hi)), rel=1e-5), (aid, p["label"])
+            assert row["k"] == len(sub)
+            checked += 1
+    import ketameta as km
+
+    for aid, spec in cfg["analyses"].items():
+        fit = _fit(real_run, aid)
+        if spec["type"] != "metareg" or fit["status"] != "ok":
+            continue
+        es = pd.read_csv(real_run / "results" / "effect_sizes" / f"{aid}.csv")
+        mod = spec["moderator"]["name"]
+        res = km.rma(es["yi"], es["vi"], mods=es[[mod]], method=spec["method"],
+                     test=spec["test"])
+        assert fit["slope"] == pytest.approx(res.beta[1], rel=1e-8)
+        tab = pd.read_csv(real_run / "results" / "tables" / f"{aid}.csv")
+        slope_row = tab[tab["contrast"] == f"slope on {mod}"].iloc[0]
+        assert slope_row["estimate"] == pytest.approx(res.beta[1], rel=1e-8)
+        checked += 1
+    assert checked >= 5
+    claims = pd.read_csv(real_run / "results" / "tables" / "claims.csv")
+    assert set(claims["verdict"]) <= {"supported", "mixed", "not supported",
+                                      "insufficient data"}
+    assert len(claims) == len(cfg["claims"])
+
+
+def test_real_tables_state_k_model_estimator_test(real_run):
+    for notes in (real_run / "results" / "tables").glob("*.notes.txt"):
+        text = notes.read_text("utf-8")
+        stem = notes.name.split(".")[0]
+        if stem in ("dissociation_correlation", "dissociation_slopes", "durability",
+                    "durability_response", "dissociation_metareg", "dose_metareg"):
+            assert "k =" in text and "Estimator" in text or "estimator" in text, stem
+            assert "Knapp-Hartung" in text or "knha" in text, stem
+
+
+def test_real_c_grade_never_in_primary_analyses(real_run):
+    for es_path in (real_run / "results" / "effect_sizes").glob("*.csv"):
+        if es_path.name.endswith(".excluded.csv"):
+            continue
+        es = pd.read_csv(es_path)
+        if "grade" in es.columns:
+            assert "C" not in set(es["grade"].dropna()), es_path.name
+    sens = json.loads((real_run / "results" / "fits" / "sensitivity.json").read_text())
+    assert any(r["variant"] == "with C-grade sources" for r in sens["rows"])
+
+
+def test_real_report_renders_in_browser(real_run):
+    from tests.browser.conftest import check_rendered
+
+    check_rendered(real_run / "results" / "report.html",
+                   ["Claims of the source article",
+                    "Acute dissociation and improvement: pooled within-study correlations",
+                    "Benefit of one infusion vs. control over time (depression severity)",
+                    "Effect direction of studies without usable numbers (and of all others)",
+                    "IV infusion and ketamine-assisted psychotherapy side by side",
+                    "Sensitivity analyses", "Data gaps", "References"])
+
+
+def test_real_second_run_does_nothing_and_edit_reruns_only_dependents(real_run):
+    out = _snakemake(real_run, "-n").stdout
+    assert "Nothing to be done" in out
+    # edit one durability row (Berman 2000's locator text): only analyses reading it rerun
+    path = real_run / "data" / "effects.csv"
+    original = path.read_text("utf-8")
+    rows = list(csv.DictReader(original.splitlines()))
+    for r in rows:
+        if r["effect_id"] == "berman2000_change_72h":
+            r["notes"] = r["notes"] + " (edited in a test)"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    try:
+        dry = _snakemake(real_run, "-n").stdout
+        jobs = _jobs(dry)
+        # the row belongs to question 'durability': durability-type analyses rerun ...
+        assert jobs.get("compute_effect_sizes", 0) >= 1
+        # ... the dissociation analyses do not
+        assert "dissociation_correlation" not in re.findall(r"analysis=(\w+)", dry)
+        assert "wildcards: analysis=dissociation_slopes" not in dry
+    finally:
+        path.write_text(original, "utf-8")
+
+
+def test_real_adding_a_trial_by_the_data_readme(real_run, tmp_path):
+    """Issue 5: follow data/README.md 'Add a new trial' literally, rerun, find the trial."""
+    guide = (ROOT / "data" / "README.md").read_text("utf-8")
+    section = guide[guide.index("## Add a new trial"):]
+    bib = re.search(r"```bibtex\n(.*?)```", section, re.S).group(1)
+    blocks = re.findall(r"```csv\n(.*?)```", section, re.S)
+    study_lines = blocks[0].strip().splitlines()
+    effect_lines = [ln for b in blocks[1:] for ln in b.strip().splitlines()]
+    root = _copy_repo(tmp_path / "repo")
+    # reuse the real run's results so only the affected jobs run
+    shutil.copytree(real_run / "results", root / "results", dirs_exist_ok=True)
+    shutil.copytree(real_run / ".snakemake", root / ".snakemake", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("conda", "singularity", "log"))
+    with open(root / "data" / "references.bib", "a", encoding="utf-8") as fh:
+        fh.write("\n" + bib)
+    for name, lines in (("studies.csv", study_lines), ("effects.csv", effect_lines)):
+        with open(root / "data" / name, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+    _snakemake(root)
+    res = root / "results"
+    studies = (res / "tables" / "studies.md").read_text("utf-8")
+    assert "Smith et al. 2026" in studies
+    gaps = pd.read_csv(res / "tables" / "data_gaps.csv")
+    assert "smith2026" in set(gaps["study_id"])
+    refs = (res / "references.md").read_text("utf-8")
+    assert "Smith" in refs
+    excluded = pd.concat(pd.read_csv(p) for p in (res / "effect_sizes").glob("*.excluded.csv"))
+    used = pd.concat(pd.read_csv(p) for p in (res / "effect_sizes").glob("*.csv")
+                     if not p.name.endswith(".excluded.csv"))
+    ids = set(excluded.get("effect_id", pd.Series(dtype=str))) | set(
+        used.get("effect_id", pd.Series(dtype=str)))
+    assert {"smith2026_response_24h", "smith2026_cadss_40min"} <= ids
+    assert "Smith et al. 2026" in (res / "report.html").read_text("utf-8")
