@@ -31,7 +31,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/python -m ketameta.lint_workflow
+	-$(BIN)/snakemake --lint
+	$(BIN)/python -m pytest -q tests/workflow/test_lint.py
 
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES)

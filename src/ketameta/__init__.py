@@ -18,6 +18,8 @@ from .permutest import PermutestResult, permutest
 from .predict import predict
 from .pubbias import RanktestResult, RegtestResult, TrimfillResult, ranktest, regtest, trimfill
 from .rma import METHODS, TESTS, RMAResult, rma
+from .rma_mv import RMAMVConfint, RMAMVResult, confint_rma_mv, rma_mv
+from .robust import RobustResult, SmallDfWarning, robust
 from .tables import Table
 from .values import macro_name, write_values
 
@@ -31,4 +33,6 @@ __all__ = [
     "regtest", "ranktest", "trimfill", "RegtestResult", "RanktestResult", "TrimfillResult",
     "Citations", "Table", "macro_name", "write_values",
     "Evidence", "load_evidence", "data_gaps", "number_in_passage",
+    "rma_mv", "RMAMVResult", "confint_rma_mv", "RMAMVConfint", "robust", "RobustResult",
+    "SmallDfWarning",
 ]

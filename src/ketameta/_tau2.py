@@ -2,7 +2,8 @@
 
 Each estimator returns ``(tau2, se_tau2, info)``. Formulas follow metafor's ``rma.uni``
 (Viechtbauer 2010) and the papers cited in :func:`ketameta.rma`; the standard errors are the ones
-metafor reports. All computations are O(k p^2) (see :mod:`ketameta._linalg`).
+metafor reports. All computations are O(k p^2) (see :mod:`ketameta._linalg`); the iterative
+estimators evaluate score and derivative together from one pass of moment sums per Newton step.
 """
 
 from __future__ import annotations
@@ -11,22 +12,39 @@ import math
 
 import numpy as np
 
-from ._linalg import WFit
+from ._linalg import Moments, WFit
 from .errors import ModelError
 
 #: metafor's method codes accepted by :func:`ketameta.rma` ("FE" is an alias of "EE").
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 ALIASES = {"FE": "EE", "CE": "EE", "VC": "HE", "CO": "HE", "MP": "PM"}
+#: Estimators solved iteratively (from the moment sums of :class:`ketameta._linalg.Moments`).
+ITERATIVE = ("ML", "REML", "PM", "EB")
 
 _REL_TOL = 1e-15
+
 _MAXITER = 500
 
 
-def solve_decreasing(f, df, start, what, scale=1.0, fdf=None):
+def _se(var):
+    """sqrt of a variance; NaN (not an error) when rounding made it non-positive.
+
+    With sampling variances spanning more than ~1e8 the traces behind these variances lose
+    precision (metafor warns about such data too); the estimate itself is still returned.
+    """
+    try:
+        var = float(var)
+    except (TypeError, ValueError):
+        return float("nan")
+    return math.sqrt(var) if math.isfinite(var) and var > 0 else float("nan")
+
+
+def solve_decreasing(f, df, start, what, scale=1.0, fdf=None, shape=None):
     """Root ``x >= 0`` of a function that is positive at 0 and negative for large x.
 
-    Safeguarded Newton (bisection inside a bracket whenever Newton leaves it), iterated to
-    machine precision. ``f(0) <= 0`` gives 0 (a boundary solution, not an error).
+    Safeguarded Newton (bisection inside the bracket of the points seen so far whenever Newton
+    leaves it; quadrupling while no upper end is known), iterated to machine precision.
+    ``f(0) <= 0`` gives 0 (a boundary solution, not an error).
 
     Parameters
     ----------
@@ -40,8 +58,12 @@ def solve_decreasing(f, df, start, what, scale=1.0, fdf=None):
         Typical magnitude of x (used to seed the bracket).
     fdf : callable, optional
         ``x -> (f(x), f'(x))`` in one evaluation (the estimators' fits give both from the
-        same sums). Each x is evaluated once: the bracket's upper end is reused when Newton
-        starts there.
+        same sums). Each x is evaluated once.
+    shape : (a, c), optional
+        Take the Newton steps on ``h(x) = f(x) (x + c)^a`` (same roots and signs for
+        ``x + c > 0``): ``x - f / (f' + a f / (x + c))``. The estimating equations of
+        ML/REML (a = 2) and PM (a = 1) scale like ``1/(v + tau^2)^a``, so ``h`` is nearly
+        linear and Newton needs fewer steps, whichever side of the root it starts on.
     """
     if fdf is None:
         def fdf(x):
@@ -53,35 +75,30 @@ def solve_decreasing(f, df, start, what, scale=1.0, fdf=None):
         def deriv(x, d):
             return d
 
-    f0, _ = fdf(0.0)
-    if not np.isfinite(f0):
+    seen: dict = {}
+
+    def ev(x):
+        r = seen.get(x)
+        if r is None:
+            r = seen[x] = fdf(x)
+        return r
+
+    f0, _ = ev(0.0)
+    if not math.isfinite(f0):
         raise ModelError(f"{what}: the estimating equation is not finite at tau^2 = 0.")
     if f0 <= 0:
         return 0.0, 0
-    lo, flo = 0.0, f0
-    hi = max(float(start), 1e-8 * max(scale, 1e-300), 1e-12)
-    fhi, dhi = fdf(hi)
+    # Newton starts at the starting value (metafor's Fisher scoring starts there too). The
+    # bracket [lo, hi] starts as [0, inf): while no negative value has been seen, a failed
+    # Newton step quadruples x instead of bisecting.
+    lo, hi = 0.0, math.inf
+    x = max(float(start), 1e-8 * max(scale, 1e-300), 1e-12)
+    prev = None  # previous Newton step
     n_expand = 0
-    while fhi > 0:
-        lo, flo = hi, fhi
-        hi *= 4.0
-        fhi, dhi = fdf(hi)
-        n_expand += 1
-        if n_expand > 200 or not np.isfinite(fhi):
-            raise ModelError(
-                f"{what}: could not bracket the solution for tau^2 (still positive at "
-                f"tau^2 = {hi:.3g}). The data may be degenerate (e.g. identical outcomes with "
-                "tiny variances); try method='DL' or check the variances."
-            )
-    last = (hi, fhi, dhi)
-    x = lo if (start is None or not (lo < start < hi)) else float(start)
-    if x == 0.0:
-        x = 0.5 * (lo + hi)
     for it in range(1, _MAXITER + 1):
-        if x == last[0]:
-            fx, d = last[1], last[2]
-        else:
-            fx, d = fdf(x)
+        fx, d = ev(x)
+        if hi == math.inf and not math.isfinite(fx):
+            n_expand = 201
         if fx == 0:
             return x, it
         if fx > 0:
@@ -89,12 +106,33 @@ def solve_decreasing(f, df, start, what, scale=1.0, fdf=None):
         else:
             hi = x
         d = deriv(x, d)
-        step_ok = d < 0 and np.isfinite(d)
-        xn = x - fx / d if step_ok else 0.5 * (lo + hi)
-        if not (lo < xn < hi):
-            xn = 0.5 * (lo + hi)
-        if abs(xn - x) <= _REL_TOL * max(abs(xn), 1e-300) or hi - lo <= _REL_TOL * max(hi, 1e-300):
+        if shape is not None:
+            d = d + shape[0] * fx / (x + shape[1])
+        step_ok = d < 0 and math.isfinite(d)
+        xn = x - fx / d if step_ok else x
+        newton = step_ok and lo < xn < hi
+        if not newton:
+            if hi == math.inf:
+                xn = 4.0 * x
+                n_expand += 1
+            else:
+                xn = 0.5 * (lo + hi)
+        if n_expand > 200:
+            raise ModelError(
+                f"{what}: could not bracket the solution for tau^2 (still positive at "
+                f"tau^2 = {x:.3g}). The data may be degenerate (e.g. identical outcomes with "
+                "tiny variances); try method='DL' or check the variances."
+            )
+        step = abs(xn - x)
+        tol = _REL_TOL * max(abs(xn), 1e-300)
+        if step <= tol or (hi < math.inf and hi - lo <= _REL_TOL * max(hi, 1e-300)):
             return xn, it
+        # Newton's next step predicted from the observed contraction (step_n / step_{n-1}^2
+        # for quadratic convergence; the same formula tracks linear convergence): when it is
+        # below the tolerance, xn is the root to machine precision.
+        if newton and prev is not None and step < prev and step * step / prev <= 0.5 * tol:
+            return xn, it
+        prev = step if newton else None
         x = xn
     raise ModelError(
         f"{what}: the iterative solution for tau^2 did not converge in {_MAXITER} steps "
@@ -108,8 +146,14 @@ def _se_from_quadratic(fit: WFit, tau2, d_v):
     return 2.0 * fit.trPDPD(d_v) + 4.0 * t * fit.trPPD(d_v) + 2.0 * t * t * fit.trPDPD()
 
 
-def estimate(method, y, v, X):
-    """Estimate tau^2 with ``method``; return ``(tau2, se_tau2, info)``."""
+def estimate(method, y, v, X, mom=None, want_se=True):
+    """Estimate tau^2 with ``method``; return ``(tau2, se_tau2, info)``.
+
+    The iterative estimators (ML, REML, PM, EB) evaluate their estimating equations from the
+    moment sums of ``mom`` (a :class:`ketameta._linalg.Moments` of ``(y, v, X)``, built here
+    when not given; callers pass it on to reuse its sums for the final fit). With
+    ``want_se=False`` the standard error of an iterative estimate is not computed (NaN).
+    """
     k, p = X.shape
     info: dict = {}
     if method == "EE":
@@ -119,77 +163,90 @@ def estimate(method, y, v, X):
             f"method='{method}' needs more studies than coefficients to estimate tau^2: "
             f"k = {k}, p = {p}. Use method='EE' or a model with fewer moderators."
         )
-    wfe = 1.0 / v
-    fe = WFit(y, wfe, X)
     df = k - p
+
+    if method in ITERATIVE:
+        yc = y - y.sum() / k
+        scale = float(yc @ yc + v.sum()) / k  # var(y) + mean(v): seeds the bracket
+        if mom is None:
+            mom = Moments(y, v, X)
+        ml = method in ("ML", "REML")
+        # one pass for the sums every fit needs: unweighted (X'X, Hedges start) and at tau^2 = 0
+        # (f(0), the equal-effects statistics)
+        mom.row_sums([(None, 0), (None, 1), (0.0, 1), (0.0, 2), (0.0, 3)] if ml
+                     else [(None, 0), (0.0, 1), (0.0, 2)])
+        if ml:
+            reml = method == "REML"
+            rss, trpv = mom.unweighted()
+            start = max(0.0, (rss - trpv) / df)  # Hedges (HE) estimate
+
+            def fdf(t):
+                e = mom.at(t, 3)
+                if reml:
+                    return e.ypp - e.trP, -2.0 * e.yppp + e.trPP
+                return e.ypp - e.sw, -2.0 * e.yppp + e.sw2
+
+        else:
+            fe = mom.at(0.0, 2)
+            start = max(0.0, (fe.rss - df) / fe.trP)  # DerSimonian-Laird estimate
+
+            def fdf(t):
+                e = mom.at(t, 2)
+                return e.rss - df, -e.ypp
+
+        # Newton steps on f(t) (t + c)^a with c the harmonic mean of v (= k / sum(1/v), from
+        # the equal-effects fit's sums)
+        shape = (2.0 if ml else 1.0, k / mom.at(0.0, 3 if ml else 2).sw)
+        tau2, it = solve_decreasing(None, None, start, f"{method} estimator", scale, fdf=fdf,
+                                    shape=shape)
+        info["iterations"] = it
+        if not want_se:
+            return tau2, float("nan"), info
+        if ml:
+            e = mom.at(tau2, 3)
+            se = _se(2.0 / (e.trPP if reml else e.sw2))
+        else:
+            sw = mom.at(tau2, 2).sw
+            se = _se(2.0 * k * k / df / sw**2)
+        return tau2, se, info
+
+    from ._stable import DenseFit, DenseMoments
+
+    Fit = DenseFit if isinstance(mom, DenseMoments) else WFit
+    wfe = 1.0 / v
+    if method in ("DL", "HS"):
+        fe = Fit(y, wfe, X)
 
     if method == "DL":
         Q, trP = fe.rss(), fe.trP()
         tau2 = max(0.0, (Q - df) / trP)
-        se = math.sqrt((2 * df + 4 * tau2 * trP + 2 * tau2**2 * fe.trPDPD()) / trP**2)
+        se = _se((2 * df + 4 * tau2 * trP + 2 * tau2**2 * fe.trPDPD()) / trP**2)
         return tau2, se, info
 
     if method == "HS":
         Q, sw = fe.rss(), float(np.sum(wfe))
         tau2 = max(0.0, (Q - k) / sw)
-        se = math.sqrt((2 * df + 4 * tau2 * fe.trP() + 2 * tau2**2 * fe.trPDPD()) / sw**2)
+        se = _se((2 * df + 4 * tau2 * fe.trP() + 2 * tau2**2 * fe.trPDPD()) / sw**2)
         return tau2, se, info
 
-    if method in ("HE", "ML", "REML"):
-        ols = WFit(y, np.ones(k), X)
+    if method == "HE":
+        ols = Fit(y, np.ones(k), X)
         rss, trPV = float(np.dot(ols.e, ols.e)), ols.trPD(v)
         tau2_he = max(0.0, (rss - trPV) / df)
-        if method == "HE":
-            se = math.sqrt(
-                (2 * ols.trPDPD(v) + 4 * tau2_he * trPV + 2 * tau2_he**2 * df) / df**2
-            )
-            return tau2_he, se, info
+        se = _se(
+            (2 * ols.trPDPD(v) + 4 * tau2_he * trPV + 2 * tau2_he**2 * df) / df**2
+        )
+        return tau2_he, se, info
 
     if method == "SJ":
         t0 = float(np.var(y))  # population variance, as metafor: var(y) (k-1)/k
         if t0 <= 0:
             t0 = 1e-12  # all outcomes identical: the estimate is 0 anyway
-        f0 = WFit(y, 1.0 / (v + t0), X)
+        f0 = Fit(y, 1.0 / (v + t0), X)
         tau2 = max(0.0, t0 * f0.rss() / df)
         var_q = _se_from_quadratic(f0, tau2, v)
-        se = math.sqrt(t0**2 / df**2 * var_q)
+        se = _se(t0**2 / df**2 * var_q)
         info["tau2_0"] = t0
-        return tau2, se, info
-
-    scale = float(np.var(y)) + float(np.mean(v))
-
-    if method in ("ML", "REML"):
-        reml = method == "REML"
-
-        def score(t):
-            f = WFit(y, 1.0 / (v + t), X)
-            return f.ypp() - (f.trP() if reml else float(np.sum(f.w)))
-
-        def dscore(t):
-            f = WFit(y, 1.0 / (v + t), X)
-            return -2.0 * f.yppp() + (f.trPDPD() if reml else float(np.sum(f.w**2)))
-
-        tau2, it = solve_decreasing(score, dscore, tau2_he, f"{method} estimator", scale)
-        info["iterations"] = it
-        f = WFit(y, 1.0 / (v + tau2), X)
-        se = math.sqrt(2.0 / (f.trPDPD() if reml else float(np.sum(f.w**2))))
-        return tau2, se, info
-
-    if method in ("PM", "EB"):
-        target = float(df)
-
-        def qgen(t):
-            return WFit(y, 1.0 / (v + t), X).rss() - target
-
-        def dqgen(t):
-            return -WFit(y, 1.0 / (v + t), X).ypp()
-
-        Q, trP = fe.rss(), fe.trP()
-        start = max(0.0, (Q - df) / trP)
-        tau2, it = solve_decreasing(qgen, dqgen, start, f"{method} estimator", scale)
-        info["iterations"] = it
-        sw = float(np.sum(1.0 / (v + tau2)))
-        se = math.sqrt(2.0 * k * k / df / sw**2)
         return tau2, se, info
 
     raise ModelError(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")

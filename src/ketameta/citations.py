@@ -92,7 +92,8 @@ class Citations:
     Iosifescu 2013", three or more "Luckenbaugh et al. 2014" (name particles are kept: "van
     der Berg 2020"). Without authors, the editors are used; without either, the
     ``organization`` or ``institution`` field; without any of those, a short title (up to the
-    first colon, at most 40 characters); and without a title, the citation key. A missing year
+    first colon, at most 40 characters); without a title, the journal (or ``howpublished``);
+    and without any of these, the citation key. A missing year
     prints as "n.d.". Labels that would coincide get suffixes a, b, ... in title order, computed
     over the whole bibliography so a study has the same label in every output.
 
@@ -194,6 +195,9 @@ class Citations:
             who = _plain(entry.fields.get("organization") or entry.fields["institution"])
         elif entry.fields.get("title"):
             who = _short_title(entry.fields["title"])
+        elif entry.fields.get("journal") or entry.fields.get("howpublished"):
+            # no author, editor, organisation or title: the venue is the most readable name
+            who = _short_title(entry.fields.get("journal") or entry.fields["howpublished"])
         else:
             who = entry.key
         return f"{who} {_year(entry)}"

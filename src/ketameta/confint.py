@@ -74,8 +74,10 @@ def confint(res, level=None):
 
     Parameters
     ----------
-    res : RMAResult
-        A fitted random- or mixed-effects model (not ``method="EE"``).
+    res : RMAResult or RMAMVResult
+        A fitted random- or mixed-effects model (not ``method="EE"``). For an
+        :func:`ketameta.rma_mv` fit this dispatches to :func:`ketameta.confint_rma_mv`
+        (profile-likelihood intervals for the variance components).
     level : float, optional
         Confidence level in percent (default: the model's level).
 
@@ -95,6 +97,10 @@ def confint(res, level=None):
     against the published dat.bcg intervals (metafor docs: 0.1197-1.1115 without moderators,
     0.0167-0.7849 with ``mods = ~ ablat``).
     """
+    from .rma_mv import RMAMVResult, confint_rma_mv
+
+    if isinstance(res, RMAMVResult):
+        return confint_rma_mv(res, level=level)
     if res.method == "EE":
         raise ModelError("confint for tau^2 needs a random- or mixed-effects model (not EE).")
     lvl = res.level if level is None else float(level)

@@ -657,6 +657,9 @@ def validate_effects(frame, file="data/effects.csv", study_ids=None, bib_keys=No
         if lb is not None and ub is not None:
             if lb > ub:
                 err("ci_lb is above ci_ub; put the lower bound in ci_lb", "ci_lb", row["ci_lb"])
+            elif lb == ub:
+                err("ci_lb equals ci_ub: a confidence interval of zero width implies a variance of 0; "
+                    "check the numbers", "ci_ub", row["ci_ub"])
             elif est is not None and not lb <= est <= ub:
                 err(f"the CI [{row['ci_lb']}, {row['ci_ub']}] does not contain the estimate {row['estimate']}"
                     + (" (ratios must be on the natural scale)" if spec is not None and spec.ratio else ""), "estimate", row["estimate"])
@@ -827,7 +830,8 @@ def load_evidence(studies="data/studies.csv", effects="data/effects.csv", bib="d
     # rows of a sheet whose header is broken cannot be read reliably: report the header only
     sv = [] if (s_err or not validate) else validate_studies(s_frame, file=s_file, bib_keys=bib_keys,
                                                              warnings=warnings)
-    study_ids = {s.strip() for s in s_frame["study_id"]} if len(s_frame) and not s_err else None
+    # an empty study sheet gives an empty set: every effects row then names an unknown study
+    study_ids = {s.strip() for s in s_frame["study_id"]} if not s_err else None
     ev_ = [] if (e_err or not validate) else validate_effects(e_frame, file=e_file, study_ids=study_ids,
                                                               bib_keys=bib_keys, warnings=warnings)
     errors += sv + ev_

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._batch import batch_fit
+from ._batch import BatchDesign, batch_fit
 from .errors import ModelError
 
 __all__ = ["permutest", "PermutestResult"]
@@ -64,6 +64,21 @@ class PermutestResult:
         )
 
 
+def _proportion_at_least(T, obs, ok):
+    """Per column, the share of the permutations (rows of T with ``ok``) whose statistic is at
+    least the observed one (ties within COMPTOL). Statistics that are undefined (NaN, 0/0
+    under a perfect fit) in a permutation are left out of its column; a column whose observed
+    statistic is undefined gets NaN. Infinite statistics (a perfect fit with a non-zero
+    estimate) compare as such."""
+    valid = ok[:, None] & ~np.isnan(T)
+    hits = valid & (T >= obs[None, :] - COMPTOL)
+    n = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = hits.sum(axis=0) / n
+    p = np.where(np.isnan(obs) | (n == 0), np.nan, p)
+    return np.minimum(p, 1.0)
+
+
 def _n_unique_perms(labels) -> float:
     counts = Counter(labels).values()
     return math.factorial(len(labels)) / math.prod(math.factorial(c) for c in counts)
@@ -103,7 +118,9 @@ def permutest(res, iter=1000, exact=False, seed=None, return_perm=False):  # noq
     whenever it needs no more than ``iter`` permutations.
 
     All refits are batched: the permutations are fitted simultaneously with vectorised
-    estimating equations (chunks of 16,384), not in a Python loop.
+    estimating equations (blocks sized to stay in cache), not in a Python loop. Permuting the
+    rows of X relative to ``(yi, vi)`` is the same model as permuting ``(yi, vi)`` inversely
+    against X, so every refit shares one design matrix and its products.
 
     Parameters
     ----------
@@ -173,6 +190,16 @@ def permutest(res, iter=1000, exact=False, seed=None, return_perm=False):  # noq
     else:
         n_total = iter
 
+    # Every refit uses one shared design: a permutation of the rows of X relative to (yi, vi)
+    # is the same model as the inverse permutation of (yi, vi) against X (rows sorted by
+    # their design row for the exact test); sign flips keep X and vi.
+    if int_only:
+        Xs = X
+    elif do_exact:
+        Xs = reps[np.sort(np.asarray(labels))]
+    else:
+        Xs = X
+    design = BatchDesign(Xs)
     zs, qms, oks = [], [], []
     for start in range(0, n_total, _CHUNK):
         stop = min(n_total, start + _CHUNK)
@@ -182,19 +209,18 @@ def permutest(res, iter=1000, exact=False, seed=None, return_perm=False):  # noq
                 S = signs_all[start:stop]
             else:
                 S = rng.choice(np.array([-1.0, 1.0]), size=(B, k))
-            Yb = S * y
-            out = batch_fit(res.method, res.test, Yb, v, X, res.btt, tau2_fixed)
+            Yb, Vb = S * y, v
         else:
             if do_exact:
-                Xb = reps[perms_all[start:stop]]
+                order = np.argsort(perms_all[start:stop], axis=1, kind="stable")
             else:
                 idx = rng.permuted(np.tile(np.arange(k), (B, 1)), axis=1)
-                Xb = X[idx]
-            Yb = np.broadcast_to(y, (B, k))
-            out = batch_fit(res.method, res.test, Yb, v, Xb, res.btt, tau2_fixed)
+                order = np.argsort(idx, axis=1)
+            Yb, Vb = y[order], v[order]
+        out = batch_fit(res.method, res.test, Yb, Vb, Xs, res.btt, tau2_fixed, design=design)
         zs.append(out["zval"])
         qms.append(out["QM"])
-        oks.append(out["ok"] & np.all(np.isfinite(out["zval"]), axis=1))
+        oks.append(out["ok"])
     Z = np.concatenate(zs)
     QMs = np.concatenate(qms)
     OK = np.concatenate(oks)
@@ -203,10 +229,8 @@ def permutest(res, iter=1000, exact=False, seed=None, return_perm=False):  # noq
         QMs[0] = res.QM
         OK[0] = True
     n_failed = int((~OK).sum())
-    Zok, Qok = Z[OK], QMs[OK]
-    pval = np.mean(np.abs(Zok) >= np.abs(res.zval) - COMPTOL, axis=0)
-    pval = np.minimum(pval, 1.0)
-    QMp = float(np.mean(Qok >= res.QM - COMPTOL))
+    pval = _proportion_at_least(np.abs(Z), np.abs(np.asarray(res.zval, dtype=float)), OK)
+    QMp = float(_proportion_at_least(QMs[:, None], np.array([res.QM], dtype=float), OK)[0])
     return PermutestResult(
         pval=pval, QMp=QMp, iter=int(n_total), exact=do_exact, n_failed=n_failed,
         coef_names=list(res.coef_names), beta=res.beta, zval=res.zval, QM=res.QM,

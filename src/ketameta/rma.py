@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from . import _tau2
-from ._linalg import WFit, check_full_rank
+from ._stable import DENSE_MAX, RATIO_MIN, DenseMoments, use_stable
+from ._linalg import Moments, check_full_rank, quad_inv
 from .errors import ModelError
 
 __all__ = ["rma", "RMAResult", "METHODS", "TESTS"]
@@ -46,6 +47,8 @@ METHODS = _tau2.METHODS
 #: Inference for the fixed effects: Wald-type z/chi^2 tests, t/F with k-p df, or Knapp-Hartung.
 TESTS = ("z", "t", "knha")
 _TEST_ALIASES = {"hksj": "knha"}
+_LOG_2PI = math.log(2 * math.pi)
+_EPS = float(np.finfo(float).eps)
 
 
 def _design(mods, k, intercept):
@@ -90,9 +93,14 @@ def _design(mods, k, intercept):
                 raise ModelError(
                     f"mods must be a DataFrame or an array with {k} rows; got shape {arr.shape}."
                 )
-            for j in range(arr.shape[1]):
-                names.append(f"mod{j + 1}")
-                cols.append(arr[:, j])
+            if arr.shape[1]:
+                # numeric array: one copy into the model matrix
+                m = arr.shape[1]
+                X = np.empty((k, len(cols) + m))
+                if cols:
+                    X[:, 0] = 1.0
+                X[:, len(cols):] = arr
+                return X, names + [f"mod{j + 1}" for j in range(m)]
     if not cols:
         raise ModelError("The model has no coefficients: use intercept=True or give mods.")
     return np.column_stack(cols), names
@@ -447,8 +455,8 @@ def rma(
         raise ModelError("No effect sizes were given (k = 0).")
     X, names = _design(mods, k_all, intercept)
 
-    ok = np.isfinite(y) & np.isfinite(v) & np.all(np.isfinite(X), axis=1)
-    omitted = [int(i) for i in np.flatnonzero(~ok)]
+    ok = np.isfinite(y) & np.isfinite(v) & np.isfinite(X).all(axis=1)
+    omitted = [] if ok.all() else [int(i) for i in np.flatnonzero(~ok)]
     if omitted:
         if na_action == "fail":
             raise ModelError(
@@ -463,8 +471,8 @@ def rma(
     k, p = X.shape
     if k == 0:
         raise ModelError("Every row has a missing value: nothing left to fit.")
-    bad = np.flatnonzero(v <= 0)
-    if bad.size:
+    bad = np.flatnonzero(v <= 0) if (v <= 0).any() else ()
+    if len(bad):
         raise ModelError(
             f"Sampling variances must be positive; vi <= 0 in row(s) {bad.tolist()} "
             f"(values {v[bad].tolist()})."
@@ -489,6 +497,18 @@ def rma(
 
     # -- heterogeneity ------------------------------------------------------------------------
     info: dict = {}
+    ratio = float(v.max() / v.min())
+    stable = use_stable(v)
+    if ratio >= RATIO_MIN:
+        # metafor warns at the same ratio (1/evtol). Up to DENSE_MAX studies the fit switches to
+        # an explicit-projector computation whose traces are sums of non-negative terms.
+        msg = (f"Ratio of largest to smallest sampling variance is {ratio:.3g}"
+               + ("; using the numerically stable dense computation." if stable else
+                  f": with k > {DENSE_MAX} the O(k) formulas are used and results may lose "
+                  "digits."))
+        log.warning(msg)
+        info["warnings"] = [msg]
+        info["stable_dense"] = stable
     if tau2 is not None and method != "EE":
         t2, se_t2 = float(tau2), float("nan")
         if t2 < 0:
@@ -503,46 +523,61 @@ def rma(
         t2, se_t2 = 0.0, float("nan")
         info["k1"] = True
     else:
-        t2, se_t2, info = _tau2.estimate(method, y, v, X)
+        if stable:
+            mom = DenseMoments(y, v, X)
+        else:
+            mom = (Moments(y, v, X, intercept_col=0 if intercept else -1)
+                   if method in _tau2.ITERATIVE else None)
+        t2, se_t2, est_info = _tau2.estimate(method, y, v, X, mom)
+        info.update(est_info)
+        return _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_all,
+                       omitted, slab, info, r2, mom)
 
     return _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_all,
-                   omitted, slab, info, r2)
+                   omitted, slab, info, r2, DenseMoments(y, v, X) if stable else None)
 
 
 def _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_all, omitted,
-            slab, info, want_r2):
+            slab, info, want_r2, mom=None):
     k, p = X.shape
-    w = 1.0 / (v + t2)
-    fit = WFit(y, w, X)
-    beta, vb = fit.b, fit.A.copy()
-    rss_f = fit.rss()
+    if mom is None:
+        mom = Moments(y, v, X, intercept_col=0 if intercept else -1)
+    fit = mom.at(t2, 2)
+    beta, vb = mom.coef(fit)
+    rss_f = fit.rss
     s2w = 1.0
     if test == "knha":
-        s2w = 0.0 if rss_f <= np.finfo(float).eps else rss_f / (k - p) if k > p else float("nan")
+        s2w = 0.0 if rss_f <= _EPS else rss_f / (k - p) if k > p else float("nan")
         vb = s2w * vb
     dfs = float(k - p) if test in ("t", "knha") else None
 
-    se = np.sqrt(np.diag(vb))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    se = np.sqrt(vb.diagonal())
+    if se.all():
         zval = beta / se
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zval = beta / se
     a = 1 - level / 100
     m = len(btt)
     bt = beta[btt]
-    try:
-        QM = float(bt @ np.linalg.solve(vb[np.ix_(btt, btt)], bt))
-    except np.linalg.LinAlgError:
-        QM = float("nan")
+    if m == 1:
+        vbb = float(vb[btt[0], btt[0]])
+        QM = float(bt[0] * (bt[0] / vbb)) if vbb != 0 else float("nan")
+    else:
+        QM = quad_inv(vb[np.asarray(btt)[:, None], btt], bt)
+    # p-values and critical values from scipy.special (what scipy.stats evaluates, without its
+    # per-call argument handling)
     if dfs is None:
-        pval = 2 * stats.norm.sf(np.abs(zval))
-        crit = stats.norm.isf(a / 2)
-        QMp = float(stats.chi2.sf(QM, m))
+        pval = 2 * special.ndtr(-np.abs(zval))
+        crit = -special.ndtri(a / 2)
+        QMp = float(special.chdtrc(m, QM))
         QMdf = (m, None)
     else:
         if dfs > 0:
-            pval = 2 * stats.t.sf(np.abs(zval), dfs)
-            crit = stats.t.isf(a / 2, dfs)
+            pval = 2 * special.stdtr(dfs, -np.abs(zval))
+            crit = -special.stdtrit(dfs, a / 2)
             QM = QM / m
-            QMp = float(stats.f.sf(QM, m, dfs))
+            QMp = float(special.fdtrc(m, dfs, QM))
         else:
             pval = np.full(p, np.nan)
             crit = float("nan")
@@ -552,10 +587,10 @@ def _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_al
 
     # -- heterogeneity statistics (always with equal-effects weights) -------------------------
     if k > p:
-        fe = WFit(y, 1.0 / v, X)
-        QE = max(0.0, fe.rss())
-        QEp = float(stats.chi2.sf(QE, k - p))
-        vt = (k - p) / fe.trP()
+        fe = mom.at(0.0, 2)
+        QE = max(0.0, fe.rss)
+        QEp = float(special.chdtrc(k - p, QE))
+        vt = (k - p) / fe.trP if fe.trP > 0 else float("nan")
         if method == "EE":
             I2 = max(0.0, 100 * (QE - (k - p)) / QE) if QE > 0 else 0.0
             H2 = QE / (k - p)
@@ -567,13 +602,14 @@ def _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_al
 
     # -- fit statistics ------------------------------------------------------------------------
     parms = p + (0 if (method == "EE" or info.get("tau2_fixed")) else 1)
-    ll_ml = -0.5 * k * math.log(2 * math.pi) - 0.5 * float(np.sum(np.log(v + t2))) - 0.5 * rss_f
-    _, logdet_xx = np.linalg.slogdet(X.T @ X)
+    sum_log_v = float(np.log(v).sum())
+    sum_log_vt = sum_log_v if t2 == 0 else float(np.log(v + t2).sum())
+    ll_ml = -0.5 * k * _LOG_2PI - 0.5 * sum_log_vt - 0.5 * rss_f
     ll_reml = (
-        -0.5 * (k - p) * math.log(2 * math.pi)
-        + 0.5 * logdet_xx
-        - 0.5 * float(np.sum(np.log(v + t2)))
-        - 0.5 * fit.logdet_xtwx()
+        -0.5 * (k - p) * _LOG_2PI
+        + 0.5 * mom.logdet_xtx()
+        - 0.5 * sum_log_vt
+        - 0.5 * mom.logdet(fit)
         - 0.5 * rss_f
     )
 
@@ -588,9 +624,9 @@ def _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_al
         }
 
     fit_stats = {"ML": stats_for(ll_ml, k), "REML": stats_for(ll_reml, k - p)}
-    fit_stats["ML"]["dev"] = (
-        -2 * (ll_ml - float(np.sum(stats.norm.logpdf(y, y, np.sqrt(v))))) if k > p else 0.0
-    )
+    # saturated log-likelihood: sum of log N(y_i; y_i, v_i) = -k/2 log(2 pi) - 1/2 sum(log v)
+    ll_sat = -0.5 * k * _LOG_2PI - 0.5 * sum_log_v
+    fit_stats["ML"]["dev"] = -2 * (ll_ml - ll_sat) if k > p else 0.0
 
     # -- R^2 -------------------------------------------------------------------------------------
     R2 = None
@@ -600,8 +636,9 @@ def _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_al
             ybar = np.sum(wfe * y) / np.sum(wfe)
             sst = float(np.sum(wfe * (y - ybar) ** 2))
             r2 = 1 - rss_f / sst if sst > 0 else 0.0
-            adj = 1 - (1 - r2) * (k - 1) / (k - p)
-            R2 = max(0.0, 100 * adj)
+            # adjusted R^2 of the weighted regression; undefined for a saturated model (k = p),
+            # where metafor reports NaN
+            R2 = max(0.0, 100 * (1 - (1 - r2) * (k - 1) / (k - p))) if k > p else None
         else:
             try:
                 t2_re = t2_re_fit(y, v, method)
@@ -624,5 +661,9 @@ def t2_re_fit(y, v, method):
     X1 = np.ones((y.size, 1))
     if y.size < 2:
         return 0.0
-    t2, _, _ = _tau2.estimate(method, y, v, X1)
+    if use_stable(v):
+        mom = DenseMoments(y, v, X1)
+    else:
+        mom = Moments(y, v, X1, intercept_col=0) if method in _tau2.ITERATIVE else None
+    t2, _, _ = _tau2.estimate(method, y, v, X1, mom, want_se=False)
     return t2

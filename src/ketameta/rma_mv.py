@@ -317,19 +317,29 @@ def _newton(struct, reml, free, theta, key, maxit):
     atol = _RTOL * scale * 1e-2
     cur = struct.evaluate(*theta, reml=reml, order=3)
     it = 0
+    prev_rel = np.inf
     for it in range(1, maxit + 1):
         sc = cur["score"]
         act = free & ~((theta <= 0) & (sc <= 0))
         step = np.zeros(2)
+        newton = False
         if act.any():
             obs = cur["obs_info"][np.ix_(act, act)]
             if np.all(np.linalg.eigvalsh(obs) > 1e-12 * np.abs(obs).max()):
                 step[act] = np.linalg.solve(obs, sc[act])
+                newton = True
             else:
                 sub = cur["info"][np.ix_(act, act)]
                 step[act] = np.linalg.pinv(sub, rcond=1e-12, hermitian=True) @ sc[act]
         if not act.any() or np.all(np.abs(step) <= _RTOL * np.abs(theta) + atol):
             return theta, True, it
+        # at the rounding floor of the score (e.g. tiny sampling variances) Newton steps stop
+        # shrinking (they shrink quadratically otherwise): accept once they are below
+        # relative 1e-7 and no longer halve
+        rel = float(np.max(np.abs(step) / (np.abs(theta) + atol / _RTOL)))
+        if newton and rel <= 1e3 * _RTOL and rel > 0.5 * prev_rel:
+            return theta, True, it
+        prev_rel = rel if newton else np.inf
         lam = 1.0
         new = None
         for _ in range(60):
@@ -781,10 +791,10 @@ def rma_mv(
 
     Examples
     --------
-    >>> import ketameta as km
-    >>> fit = km.rma_mv([0.1, 0.3, 0.2, 0.5, 0.4, 0.0],
-    ...                 [0.02, 0.03, 0.02, 0.04, 0.03, 0.02],
-    ...                 cluster=["a", "a", "b", "b", "c", "c"])
+    >>> from ketameta.rma_mv import rma_mv
+    >>> fit = rma_mv([0.1, 0.3, 0.2, 0.5, 0.4, 0.0],
+    ...              [0.02, 0.03, 0.02, 0.04, 0.03, 0.02],
+    ...              cluster=["a", "a", "b", "b", "c", "c"])
     >>> fit.to_dict()["s_names"]
     ['cluster', 'cluster/effect']
     """

@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from ._linalg import WFit
 from .errors import ModelError
 from .rma import RMAResult
 from .rma_mv import RMAMVResult
@@ -262,7 +261,9 @@ def robust(fit, cluster, adjust="CR2", level=None):
     and the inverse of the block-diagonal marginal covariance ``V + sigma^2_1 J +
     sigma^2_2 I`` for ``rma_mv``, and the CR2 target is the same marginal covariance
     (clubSandwich's default for metafor models, ``inverse_var = TRUE``). The bread is
-    ``(X'WX)^-1`` whatever ``test`` the model used (a Knapp-Hartung factor is not carried over).
+    ``(X'WX)^-1`` whatever ``test`` the model used, as in clubSandwich. (metafor 3.8.1's
+    default ``robust()`` takes the model's ``vb`` as bread, so for a ``test="knha"`` fit its CR1
+    standard errors are multiplied by the Knapp-Hartung factor ``s2w``; we do not do that.)
 
     *Satterthwaite df* (CR2) are ``2 E[V]^2 / Var[V]`` for each diagonal entry ``V`` of the
     robust covariance under the working model (Pustejovsky & Tipton 2018, sec. 3), computed
@@ -311,7 +312,7 @@ def robust(fit, cluster, adjust="CR2", level=None):
 
     if model == "rma.uni":
         w = 1.0 / (fit.vi + fit.tau2)
-        bread = WFit(y, w, X).A
+        bread = _inv_pd(X.T @ (w[:, None] * X))
 
         def scores():
             sc = np.zeros((n, p))
@@ -386,6 +387,13 @@ def robust(fit, cluster, adjust="CR2", level=None):
         QMp=float(QMp), QMdf=QMdf, QMtest=QMtest, level=level, model=model,
         cluster_sizes=sizes, notes=notes,
     )
+
+
+def _inv_pd(A):
+    """Inverse of a symmetric positive-definite p x p matrix."""
+    c = linalg.cho_factor(A, lower=True, check_finite=False)
+    inv = linalg.cho_solve(c, np.eye(A.shape[0]), check_finite=False)
+    return 0.5 * (inv + inv.T)
 
 
 def _wald(beta, vb, btt):

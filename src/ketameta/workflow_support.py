@@ -57,13 +57,17 @@ def validate_config(config: dict, schema_path, config_path="config/config.yaml")
                 hint = difflib.get_close_matches(key, known, n=1)
                 msg = f"unknown key {key!r} under {where}"
                 msg += f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(known)})"
-                errors.append(InputError(msg, file=str(config_path), column=f"{where}.{key}"))
+                path = key if where == "(top level)" else f"{where}.{key}"
+                errors.append(InputError(msg, file=str(config_path), column=path))
             continue
         if err.validator in ("if", "then", "allOf"):
             continue
         expected = ""
         if err.validator == "enum":
-            expected = f"; expected one of {err.validator_value}"
+            # jsonschema's message already lists the allowed values: add the closest one
+            allowed = [str(v) for v in err.validator_value]
+            hint = difflib.get_close_matches(str(err.instance), allowed, n=1)
+            expected = f" (did you mean {hint[0]!r}?)" if hint else ""
         errors.append(InputError(f"{err.message}{expected}", file=str(config_path), column=where))
     if errors:
         # an 'if/then' failure is reported through its sub-errors; dedupe messages

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ketameta.rma_mv as rma_mv_module
+import importlib
+
+rma_mv_module = importlib.import_module("ketameta.rma_mv")
 from ketameta.errors import ModelError
 from ketameta.rma import rma
 from ketameta.rma_mv import confint_rma_mv, rma_mv

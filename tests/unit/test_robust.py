@@ -197,6 +197,16 @@ def test_one_row_per_cluster_cr1_is_metafors_hc_formula():
     assert np.all(rob.dfs == res.k - res.p)
 
 
+@pytest.mark.parametrize("adjust", ["CR1", "CR2"])
+def test_model_test_does_not_change_the_sandwich(adjust):
+    # the bread is (X'WX)^-1 for test="z", "t" and "knha" alike (clubSandwich's convention)
+    y, v, cl, mods = make_data(seed=9)
+    ref = robust(rma(y, v, mods=mods), cluster=cl, adjust=adjust)
+    for test in ("t", "knha"):
+        rob = robust(rma(y, v, mods=mods, test=test), cluster=cl, adjust=adjust)
+        assert_rel(rob.vb, ref.vb, EXACT, test)
+
+
 def test_cluster_vector_may_cover_omitted_rows():
     y, v, cl, mods = make_data(seed=6)
     y2 = y.copy()

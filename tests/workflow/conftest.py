@@ -73,7 +73,8 @@ def _merge(base: dict, edit: Mapping) -> dict:
     return base
 
 
-def copy_project(workdir, data: Mapping | None = None, config_edit: ConfigEdit | None = None) -> Path:
+def copy_project(workdir, data: Mapping | None = None,
+                 config_edit: ConfigEdit | None = None) -> Path:
     """Prepare a runnable copy of the project in ``workdir``.
 
     Parameters

@@ -45,9 +45,10 @@ def approaches(ev) -> dict:
         doses = g["dose_mg_kg"].dropna()
         mins = g["infusion_min"].dropna() if "infusion_min" in g else pd.Series(dtype=float)
         outs = eff[eff["study_id"].isin(g.index)]
-        outcome_list = sorted({f"{o}" + (f" ({s})" if isinstance(s, str) and s else "")
-                               for o, s in zip(outs["outcome"], outs["scale"])
-                               if o not in ("other",)})
+        per_outcome = (outs[outs["outcome"] != "other"].groupby("outcome")["study_id"]
+                       .nunique().sort_values(ascending=False))
+        outcome_list = [f"{o.replace('_', ' ')} ({n} {'study' if n == 1 else 'studies'})"
+                        for o, n in per_outcome.items()]
 
         def values(col):
             v = g[col].dropna().astype(str)

@@ -221,7 +221,20 @@ def _time_course(es, spec):
                  mods=mods, method=spec["method"] if spec["method"] in ("REML", "ML") else "REML",
                  level=spec["level"])
     adjust = tc.get("robust", "CR2")
-    rob = robust(fit, cluster=es["study_id"].to_numpy(), adjust=adjust)
+    import warnings
+
+    from ..robust import SmallDfWarning
+
+    with warnings.catch_warnings():
+        # small Satterthwaite df are reported in the output (small_df_warning), not as noise
+        warnings.simplefilter("ignore", SmallDfWarning)
+        rob = robust(fit, cluster=es["study_id"].to_numpy(), adjust=adjust)
+    try:
+        from ..rma_mv import confint_rma_mv
+
+        components_ci = confint_rma_mv(fit).to_dict()
+    except ModelError as exc:
+        components_ci = {"status": "failed", "reason": str(exc)}
     rd = rob.to_dict()
     b = np.asarray(rd["beta"], dtype=float)
     V = np.asarray(rd["vb"], dtype=float)
@@ -266,7 +279,7 @@ def _time_course(es, spec):
                  f"in studies), {fit.to_dict().get('method', 'REML')}; cluster-robust "
                  f"{adjust} inference with Satterthwaite df",
         "k": int(k), "n_studies": int(n_cl),
-        "fit": fit.to_dict(), "robust": rd,
+        "fit": fit.to_dict(), "robust": rd, "variance_components_ci": components_ci,
         "intercept": float(b[0]), "slope_log_days": float(b[1]),
         "slope_ci": [float(rd["ci_lb"][1]), float(rd["ci_ub"][1])],
         "slope_pval": float(rd["pval"][1]), "df_used": df_use,

@@ -56,7 +56,7 @@ def _moderator_from_rows(ev, es, excluded, spec, grades):
     return es, excluded
 
 
-def effect_sizes(ev, spec, grades):
+def effect_sizes(ev, spec, grades, strict=True):
     """Effect-size table and exclusions for one analysis.
 
     Returns
@@ -81,7 +81,7 @@ def effect_sizes(ev, spec, grades):
         return rows[rows["admitted"]], rows[~rows["admitted"]].assign(
             reason="grade not admitted to the primary analysis (shown in sensitivity)")
 
-    selected, excluded = select_rows(ev, spec, grades)
+    selected, excluded = select_rows(ev, spec, grades, strict=strict)
     es, skipped = effects.compute(ev, selected, spec)
     if not skipped.empty:
         excluded = pd.concat([excluded, skipped], ignore_index=True)

@@ -221,8 +221,10 @@ def analysis_table(fit: dict, es: pd.DataFrame, excluded: pd.DataFrame, spec: di
             ("Sources (k)", lambda x: str(x["k_studies"])),
             ("Designs", lambda x: ", ".join(x["designs"]) or "not reported"),
             ("Routes", lambda x: ", ".join(x["routes"]) or "not reported"),
-            ("Dose (mg/kg)", lambda x: (f"{x['dose_mg_kg']['min']}-{x['dose_mg_kg']['max']} "
-                                        f"({x['dose_mg_kg']['n_reported']} reporting)")
+            ("Dose (mg/kg)", lambda x: (
+                (x['dose_mg_kg']['min'] if x['dose_mg_kg']['min'] == x['dose_mg_kg']['max']
+                 else f"{x['dose_mg_kg']['min']}-{x['dose_mg_kg']['max']}")
+                + f" ({x['dose_mg_kg']['n_reported']} of {x['k_studies']} sources report it)")
              if x["dose_mg_kg"]["n_reported"] else "not reported in mg/kg"),
             ("Dose as reported", lambda x: "; ".join(x["dose_text"][:6]) or "not reported"),
             ("Infusion length (min)", lambda x: ", ".join(f"{m:g}" for m in x["infusion_min"])
@@ -232,7 +234,7 @@ def analysis_table(fit: dict, es: pd.DataFrame, excluded: pd.DataFrame, spec: di
             ("Control", lambda x: ", ".join(x["controls"]) or "not reported"),
             ("Monitoring", lambda x: "; ".join(x["monitoring"]) or "not reported"),
             ("Psychotherapy", lambda x: ", ".join(x["psychotherapy"]) or "not reported"),
-            ("Outcomes reported", lambda x: ", ".join(x["outcomes"]) or "not reported"),
+            ("Outcomes reported", lambda x: "; ".join(x["outcomes"]) or "not reported"),
         ]
         df = pd.DataFrame({"characteristic": [f for f, _ in feats],
                            "iv": [fn(g["iv"]) for _, fn in feats],

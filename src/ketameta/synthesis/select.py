@@ -60,7 +60,8 @@ def _value_matches(series: pd.Series, accepted) -> pd.Series:
     return series.astype(str).isin([str(a) for a in acc])
 
 
-def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only=True):
+def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only=True,
+                strict=True):
     """Apply an analysis' filters; return ``(selected, excluded)``.
 
     Parameters
@@ -73,6 +74,9 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
         Admitted evidence grades.
     primary_only : bool
         Keep only studies whose role is ``primary`` (comparators are never pooled).
+    strict : bool
+        Raise when a filter value matches no row (a misspelling in the config). Sensitivity
+        analyses that leave studies out pass ``False``: an empty selection is then a result.
 
     Returns
     -------
@@ -86,6 +90,8 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
     """
     aid = spec.get("id", "?")
     rows = candidate_rows(ev, spec.get("question"))
+    if rows.empty and not strict:
+        return rows, rows.assign(reason=pd.Series(dtype=object))
     if rows.empty:
         raise InputError(
             f"analyses.{aid}.question = {spec.get('question')!r} matches no row of the effects "
@@ -102,6 +108,7 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
         drop(rows["study_role"] != "primary",
              "study is an external comparator/context source, not a primary study")
     sel = spec.get("select", {}) or {}
+    together = pd.Series(True, index=rows.index)  # rows matching every filter at once
     for key, accepted in sel.items():
         if key in ("min_days", "max_days"):
             continue
@@ -115,7 +122,7 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
                                  column=f"analyses.{aid}.select.{key}")
             col = rows[key]
         ok = _value_matches(col, accepted)
-        if not ok.any():
+        if strict and not ok.any():
             known = sorted({str(x) for x in col.dropna().unique()})
             raise InputError(
                 f"select.{key} = {accepted!r} matches none of the rows of question "
@@ -124,10 +131,20 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
             )
         shown = [str(a) for a in as_list(accepted)]
         drop(~ok, f"{key} not in [{', '.join(shown)}]")
+        together &= ok
     if "min_days" in sel:
         drop(~(rows["time_days"] >= sel["min_days"]), f"time before day {sel['min_days']}")
+        together &= rows["time_days"] >= sel["min_days"]
     if "max_days" in sel:
         drop(~(rows["time_days"] <= sel["max_days"]), f"time after day {sel['max_days']}")
+        together &= rows["time_days"] <= sel["max_days"]
+    if strict and sel and not together.any():
+        # each filter matches some row, but no row matches all of them
+        raise InputError(
+            f"the filters of analyses.{aid}.select ({', '.join(sel)}) each match some rows of "
+            f"question {spec.get('question')!r}, but no row matches all of them together.",
+            file=config_path, column=f"analyses.{aid}.select",
+        )
     drop(~rows["grade"].isin(grades),
          f"grade {{}} not admitted to the primary analysis (admitted: {', '.join(grades)})")
     # fill in the grade in that message

@@ -61,7 +61,7 @@ def headlines(fit: dict) -> list[dict]:
 def _variant(ev, spec, grades, label, detail):
     rows = []
     try:
-        es, _ = pipeline.effect_sizes(ev, spec, grades)
+        es, _ = pipeline.effect_sizes(ev, spec, grades, strict=False)
         fit = pipeline.fit(ev, es, spec, grades)
         for h in headlines(fit):
             rows.append({"analysis": spec["id"], "variant": label, "detail": detail, **h})
