@@ -802,6 +802,19 @@ class Table:
                 fh.write(text)
         return text
 
+    # ---- all formats ---------------------------------------------------------------------
+
+    def write(self, *, csv=None, md=None, tex=None, html=None) -> None:
+        """Write whichever of the CSV, Markdown, LaTeX and HTML versions are given a path."""
+        if csv is not None:
+            self.to_csv(csv)
+        if md is not None:
+            self.to_markdown(md)
+        if tex is not None:
+            self.to_latex(tex)
+        if html is not None:
+            self.to_html(html)
+
     # ---- HTML ----------------------------------------------------------------------------
 
     def to_html(self, path: str | Path | None = None, *, standalone: bool = False) -> str:

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 
 def main(effect_sizes_path, studies, effects, bib, fit_path, spec):
-    ev = load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
+    # only the descriptive 'approaches' summary reads the study sheet; the models use es alone
+    ev = (load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
+          if spec["type"] == "approaches" else None)
     es = read_effect_sizes(effect_sizes_path)
     fit = pipeline.safe_fit(ev, es, spec, spec["grades"])
     if fit["status"] != "ok":

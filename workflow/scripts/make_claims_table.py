@@ -18,10 +18,7 @@ def main(fit_paths, studies, effects, bib, out, claims, grades, analyses):
     ev = load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
     fits = {Path(p).stem: read_json(p) for p in fit_paths}
     table = claims_table(assess_claims(claims, fits, ev, grades, analyses), Citations(bib))
-    table.to_csv(out["csv"])
-    table.to_markdown(out["md"])
-    table.to_latex(out["tex"])
-    table.to_html(out["html"])
+    table.write(csv=out["csv"], md=out["md"], tex=out["tex"], html=out["html"])
 
 
 if __name__ == "__main__":

@@ -14,10 +14,7 @@ if TYPE_CHECKING:
 
 def main(fit_path, out):
     table = sensitivity_table(pd.DataFrame(read_json(fit_path)["rows"]))
-    table.to_csv(out["csv"])
-    table.to_markdown(out["md"])
-    table.to_latex(out["tex"])
-    table.to_html(out["html"])
+    table.write(csv=out["csv"], md=out["md"], tex=out["tex"], html=out["html"])
 
 
 if __name__ == "__main__":

@@ -21,10 +21,7 @@ def main(fit_path, es_path, excluded_path, bib, out, spec):
     except pd.errors.EmptyDataError:
         excluded = pd.DataFrame()
     table = analysis_table(fit, es, excluded, spec, Citations(bib))
-    table.to_csv(out["csv"])
-    table.to_markdown(out["md"])
-    table.to_latex(out["tex"])
-    table.to_html(out["html"])
+    table.write(csv=out["csv"], md=out["md"], tex=out["tex"], html=out["html"])
 
 
 if __name__ == "__main__":

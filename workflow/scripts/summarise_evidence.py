@@ -17,15 +17,10 @@ if TYPE_CHECKING:
 def main(studies, effects, bib, out):
     ev = load_evidence(studies=studies, effects=effects, bib=bib)
     cit = Citations(bib)
-    st = studies_table(ev, cit)
-    st.to_csv(out["studies_csv"])
-    st.to_markdown(out["studies_md"])
-    st.to_latex(out["studies_tex"])
-    st.to_html(out["studies_html"])
-    gt = gaps_table(data_gaps(ev), cit)
-    gt.to_csv(out["gaps_csv"])
-    gt.to_markdown(out["gaps_md"])
-    gt.to_html(out["gaps_html"])
+    studies_table(ev, cit).write(csv=out["studies_csv"], md=out["studies_md"],
+                                 tex=out["studies_tex"], html=out["studies_html"])
+    gaps_table(data_gaps(ev), cit).write(csv=out["gaps_csv"], md=out["gaps_md"],
+                                         html=out["gaps_html"])
     write_csv(pd.DataFrame({"warning": list(ev.warnings)}), out["warnings"])
 
 

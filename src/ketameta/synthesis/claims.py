@@ -41,6 +41,7 @@ def _ci(est, lo, hi, d=2):
 
 def _dissociation(claim, fits):
     parts, quant, support, null, against = [], set(), 0, 0, 0
+    dir_k, plus_share = 0, 0.0
     for aid in claim["evidence"]:
         f = fits.get(aid)
         if not f:
@@ -70,7 +71,6 @@ def _dissociation(claim, fits):
                     else:
                         null += 1
         elif f["type"] == "metareg":
-            quant.update(f["fit"].get("coef_names", []) and [])
             parts.append(f"meta-regression slope on {f['moderator']}: "
                          f"{_ci(f['slope'], f['slope_ci_lb'], f['slope_ci_ub'], 3)} "
                          f"(k = {f['k']}, permutation p = {_fmt(f.get('slope_pval_perm'), 3)}"
@@ -90,8 +90,6 @@ def _dissociation(claim, fits):
                              f"{d['n_minus']} negative of {d['k']} studies (sign test p = "
                              f"{_fmt(d['sign_test_p'], 3)})")
                 dir_k, plus_share = clear, (d["n_plus"] / clear if clear else 0.0)
-    dir_k = locals().get("dir_k", 0)
-    plus_share = locals().get("plus_share", 0.0)
     if len(quant) < 2 and dir_k < 3:
         verdict = "insufficient data"
     elif support > 0 and null == 0 and against == 0 and plus_share >= 0.7:
@@ -187,8 +185,6 @@ def _durability(claim, fits, ev=None, grades=("P", "S"), specs=None):
 
 
 def _dose(claim, ev):
-    from .descriptive import approach_of
-
     st = ev.studies
     iv = st[(st["route"] == "IV") & (st["role"] == "primary")]
     rep = iv[iv["dose_mg_kg"].notna()]
@@ -211,7 +207,6 @@ def _dose(claim, ev):
         verdict = "mixed"
     else:
         verdict = "not supported"
-    _ = approach_of
     return verdict, parts, k
 
 
