@@ -8,20 +8,16 @@ metafor outputs and published worked examples (see ``tests/reference``).
 """
 
 from . import convert
-from .citations import Citations
 from .confint import ConfintResult, confint
 from .diagnostics import CumulResult, InfluenceResult, Leave1outResult, cumul, influence, leave1out
 from .errors import InputError, InputErrors, KetametaError, ModelError
 from .escalc import MEASURES, escalc, hedges_correction
-from .evidence import Evidence, data_gaps, load_evidence, number_in_passage
 from .permutest import PermutestResult, permutest
 from .predict import predict
 from .pubbias import RanktestResult, RegtestResult, TrimfillResult, ranktest, regtest, trimfill
 from .rma import METHODS, TESTS, RMAResult, rma
 from .rma_mv import RMAMVConfint, RMAMVResult, confint_rma_mv, rma_mv
 from .robust import RobustResult, SmallDfWarning, robust
-from .tables import Table
-from .values import macro_name, write_values
 
 __version__ = "0.1.0"
 
@@ -31,8 +27,6 @@ __all__ = [
     "InputError", "InputErrors", "KetametaError", "ModelError",
     "leave1out", "influence", "cumul", "Leave1outResult", "InfluenceResult", "CumulResult",
     "regtest", "ranktest", "trimfill", "RegtestResult", "RanktestResult", "TrimfillResult",
-    "Citations", "Table", "macro_name", "write_values",
-    "Evidence", "load_evidence", "data_gaps", "number_in_passage",
     "rma_mv", "RMAMVResult", "confint_rma_mv", "RMAMVConfint", "robust", "RobustResult",
     "SmallDfWarning",
 ]

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ketameta import figures as F
-from ketameta.report import FigureRef, Section, build_report
-from ketameta.tables import Table
+from ketameta.outputs import figures as F
+from ketameta.outputs.report import FigureRef, Section, build_report
+from ketameta.outputs.tables import Table
 
 from .conftest import check_rendered
 

@@ -30,7 +30,7 @@ from ketameta.evidence import (
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
-SCHEMAS = ROOT / "workflow" / "schemas"
+SCHEMAS = ROOT / "src" / "ketameta" / "evidence" / "schemas"
 STUDIES = DATA / "studies.csv"
 EFFECTS = DATA / "effects.csv"
 BIB = DATA / "references.bib"
@@ -396,7 +396,7 @@ def test_readme_add_a_trial_example_is_valid(tmp_path):
         fh.write(csv_blocks[0] + "\n")
     with open(data / "effects.csv", "a", encoding="utf-8") as fh:
         fh.write(csv_blocks[1] + "\n" + csv_blocks[2] + "\n")
-    ev = load_evidence(data / "studies.csv", data / "effects.csv", data / "references.bib", schema_dir=SCHEMAS)
+    ev = load_evidence(data / "studies.csv", data / "effects.csv", data / "references.bib")
     assert "smith2026" in ev.studies.index
     assert set(ev.effects.loc[ev.effects["study_id"] == "smith2026", "form"]) == {"events", "means_sds", "not_found"}
     gaps = data_gaps(ev)

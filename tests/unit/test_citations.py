@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from pybtex.database import parse_file, parse_string
 
-from ketameta.citations import Citations
+from ketameta.outputs.citations import Citations
 from ketameta.errors import InputError
 
 BIB = r"""

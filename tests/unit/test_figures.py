@@ -13,7 +13,7 @@ from matplotlib.font_manager import findfont
 from matplotlib.patches import Polygon
 from matplotlib.text import Text
 
-from ketameta import figures as F
+from ketameta.outputs import figures as F
 
 MM = 1 / 25.4
 NBSP = "\u00a0"

@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ketameta.evidence as evidence
+import ketameta.evidence.schema  # noqa: F401  (patched below)
 from ketameta.errors import InputError, InputErrors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,13 +63,13 @@ NASTY = [
 @pytest.fixture(autouse=True)
 def _cached_schema_validators(monkeypatch):
     """Memoise per-record schema errors (see the module docstring)."""
-    original = evidence._schema_validator
+    original = evidence.schema._validator
 
     @functools.lru_cache(maxsize=8)
-    def cached(path):
-        return _CachingValidator(original(path))
+    def cached(sheet):
+        return _CachingValidator(original(sheet))
 
-    monkeypatch.setattr(evidence, "_schema_validator", cached)
+    monkeypatch.setattr(evidence.schema, "_validator", cached)
 
 
 class _CachingValidator:

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ketameta import figures as F
-from ketameta.citations import Citations
-from ketameta.report import FigureRef, Section, build_report, references_section, render_report
-from ketameta.tables import Table
+from ketameta.outputs import figures as F
+from ketameta.outputs.citations import Citations
+from ketameta.outputs.report import FigureRef, Section, build_report, references_section, render_report
+from ketameta.outputs.tables import Table
 
 XSS = "<script>alert(1)</script>"
 

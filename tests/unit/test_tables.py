@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ketameta.citations import Citations
+from ketameta.outputs.citations import Citations
 from ketameta.errors import InputError
 from ketameta.io import atomic_write
-from ketameta.tables import (
-    Table,
+from ketameta.outputs.tables import Table
+from ketameta.outputs.format import (
     escape_html,
     escape_latex,
     escape_markdown,

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from ketameta.values import format_value, macro_name, read_values, write_values
+from ketameta.outputs.values import format_value, macro_name, read_values, write_values
 
 NEWCOMMAND = re.compile(r"^\\newcommand\{\\([A-Za-z]+)\}\{(.*)\}$")
 

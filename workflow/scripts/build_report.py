@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ketameta.report import Section, build_report
+from ketameta.outputs.report import Section, build_report
 from ketameta.synthesis.files import read_json
 from ketameta.synthesis.render import methods_sentence, report_paragraphs
 

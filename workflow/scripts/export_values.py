@@ -8,7 +8,7 @@ import pandas as pd
 
 from ketameta.synthesis.files import read_json
 from ketameta.synthesis.render import headline_values
-from ketameta.values import write_values
+from ketameta.outputs.values import write_values
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ketameta.citations import Citations
+from ketameta.outputs.citations import Citations
 from ketameta.evidence import load_evidence
 from ketameta.synthesis.claims import assess_claims
 from ketameta.synthesis.files import read_json

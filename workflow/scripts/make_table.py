@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ketameta.citations import Citations
+from ketameta.outputs.citations import Citations
 from ketameta.synthesis.files import read_effect_sizes, read_json
 from ketameta.synthesis.render import analysis_table
 

@@ -4,8 +4,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ketameta.citations import Citations
-from ketameta.figures import savefig_all
+from ketameta.outputs.citations import Citations
+from ketameta.outputs.figures import savefig_all
 from ketameta.synthesis.files import read_effect_sizes, read_json
 from ketameta.synthesis.plots import figure_for
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ketameta.evidence import load_evidence
-from ketameta.figures import prisma, savefig_all
+from ketameta.outputs.figures import prisma, savefig_all
 from ketameta.synthesis.files import read_json
 from ketameta.synthesis.plots import prisma_counts
 

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ketameta.citations import Citations
+from ketameta.outputs.citations import Citations
 from ketameta.evidence import data_gaps, load_evidence
 from ketameta.synthesis.files import write_csv
 from ketameta.synthesis.render import gaps_table, studies_table

@@ -3,7 +3,7 @@
 import logging
 from typing import TYPE_CHECKING
 
-from ketameta.citations import Citations
+from ketameta.outputs.citations import Citations
 from ketameta.evidence import load_evidence
 from ketameta.workflow_support import cited_keys
 

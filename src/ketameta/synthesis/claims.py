@@ -167,7 +167,7 @@ def _durability(claim, fits, ev=None, grades=("P", "S"), specs=None):
         spec = (specs or {}).get(claim["evidence"][0])
         last = _last_significant_days(ev, grades, spec)
         if len(last):
-            from ..citations import Citations
+            from ..outputs.citations import Citations
 
             cit = Citations(ev.bib, name="references")
             keys = ev.studies["citation_key"]

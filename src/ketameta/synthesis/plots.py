@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .. import figures
+from ..outputs import figures
 from .effects import SIGN_CONVENTION
 
 __all__ = ["figure_for", "prisma_counts", "message_figure"]

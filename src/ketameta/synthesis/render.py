@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..tables import Table
-from ..values import macro_name
+from ..outputs.tables import Table
+from ..outputs.values import macro_name
 from .effects import SIGN_CONVENTION
 
 __all__ = ["analysis_table", "claims_table", "sensitivity_table", "studies_table",

@@ -28,9 +28,9 @@ from pybtex.database import BibliographyData, Entry, Person, parse_file
 from pybtex.plugin import find_plugin
 from pybtex.richtext import Text
 
-from .errors import InputError, InputErrors
-from .io import atomic_write
-from .tables import _latex_char, escape_html, escape_latex, escape_markdown
+from ..errors import InputError, InputErrors
+from ..io import atomic_write
+from .format import escape_html, escape_latex, escape_markdown, latex_char
 
 __all__ = ["Citations", "FORMATS"]
 
@@ -415,7 +415,7 @@ def _latex_ascii(text: str) -> str:
         end = m.start() if m else len(text)
         chunk = text[pos:end]
         chunk = chunk.replace("<", r"\textless{}").replace(">", r"\textgreater{}")
-        out.append("".join(c if ord(c) < 128 else _latex_char(c) for c in chunk))
+        out.append("".join(c if ord(c) < 128 else latex_char(c) for c in chunk))
         if m:
             out.append(m.group(0))
             pos = m.end()

@@ -12,8 +12,8 @@ and shows its reason; the report opens with a list of failed sections so none go
 
 Trust boundary: every *text* field (titles, paragraphs, methods, reasons, captions, list items,
 metadata) is HTML-escaped here. ``tables`` and ``html`` entries are HTML fragments produced by
-ketameta's own writers (:meth:`ketameta.tables.Table.to_html`,
-:meth:`ketameta.citations.Citations.reference_list`), which escape their data, and are inserted
+ketameta's own writers (:meth:`ketameta.outputs.tables.Table.to_html`,
+:meth:`ketameta.outputs.citations.Citations.reference_list`), which escape their data, and are inserted
 as they are.
 """
 
@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write
-from .tables import TABLE_CSS, Table, escape_html
+from ..io import atomic_write
+from .format import escape_html
+from .tables import TABLE_CSS, Table
 
 __all__ = [
     "FigureRef",
@@ -81,7 +82,7 @@ class Section:
     figures : sequence of FigureRef, path or mapping
         Figures; a mapping has the :class:`FigureRef` keys.
     tables : sequence of Table, str or Path
-        A :class:`~ketameta.tables.Table` (rendered with ``to_html``), an HTML fragment string
+        A :class:`~ketameta.outputs.tables.Table` (rendered with ``to_html``), an HTML fragment string
         from ``Table.to_html``, or the path of a file holding such a fragment.
     items : sequence of str
         A bulleted list of plain-text items (escaped), e.g. data gaps or warnings.
@@ -152,7 +153,7 @@ def references_section(citations: Any, keys: Sequence[str], title: str = "Refere
 
     Parameters
     ----------
-    citations : ketameta.citations.Citations
+    citations : ketameta.outputs.citations.Citations
         The bibliography.
     keys : sequence of str
         Cited keys (deduplicated and sorted by label).

@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write
-from .tables import _is_missing, escape_latex, fmt_num, fmt_p
+from ..io import atomic_write
+from .format import escape_latex, fmt_num, fmt_p, is_missing
 
 __all__ = ["macro_name", "format_value", "write_values", "read_values", "MISSING_TEXT", "RESERVED"]
 
@@ -123,7 +123,7 @@ def format_value(value: Any, fmt: int | str | Callable[[Any], str] | None = None
     -------
     str
     """
-    if _is_missing(value):
+    if is_missing(value):
         return MISSING_TEXT
     if callable(fmt):
         return str(fmt(value))
@@ -169,7 +169,7 @@ def _latex_text(text: str) -> str:
 
 
 def _json_value(value: Any) -> Any:
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, bool):
         return value

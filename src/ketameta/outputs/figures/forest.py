@@ -1,0 +1,299 @@
+"""Forest plot (metafor's forest conventions; Viechtbauer 2010, J Stat Softw 36(3))."""
+
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Polygon
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.transforms import blended_transform_factory
+
+from ..format import fmt_ci
+from .style import (
+    STYLE,
+    as_float,
+    figure_width,
+    fmt_tick,
+    frame,
+    new_figure,
+    nice_ratio_ticks,
+    styled,
+    text_width,
+    truncate,
+)
+
+__all__ = ["forest"]
+
+# --------------------------------------------------------------------------------------------
+# forest
+# --------------------------------------------------------------------------------------------
+
+
+@styled
+def forest(
+    rows: pd.DataFrame | Iterable[Mapping[str, Any]],
+    pooled: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    xlabel: str = "",
+    transf: Callable[[np.ndarray], np.ndarray] | None = None,
+    refline: float | None = 0.0,
+    show_weights: bool = True,
+    xlim: tuple[float, float] | None = None,
+    xscale: str | None = None,
+    digits: int = 2,
+    favours: tuple[str, str] | None = None,
+    header: tuple[str, str] = ("Study", "Estimate [95% CI]"),
+    width: str | float = "single",
+    fontsize: float | None = None,
+) -> Figure:
+    """Forest plot: one row per study, pooled estimates as diamonds (metafor's ``forest``).
+
+    Parameters
+    ----------
+    rows : DataFrame or iterable of mappings
+        Columns ``label``, ``yi``, ``ci_lb``, ``ci_ub`` and optionally ``weight`` (percent), in
+        the order to draw (top to bottom), on the model scale (e.g. log RR, Fisher z).
+    pooled : list of mappings, optional
+        Summary rows: ``label``, ``estimate``, ``ci_lb``, ``ci_ub`` and optionally ``pi_lb``,
+        ``pi_ub`` (prediction interval, drawn as a line with end bars through the diamond).
+    xlabel : str
+        Axis label.
+    transf : callable, optional
+        Back-transformation applied to every estimate, bound and the reference line before
+        drawing (``np.exp`` for log ratios, ``np.tanh`` for Fisher z). With ``np.exp`` the
+        axis is logarithmic, so ratios are drawn on their natural scale with symmetric CIs.
+    refline : float or None, default 0
+        Reference line on the model scale (drawn at ``transf(refline)``, i.e. 1 for ratios).
+    show_weights : bool, default True
+        Print the ``weight`` column (as percent) when present.
+    xlim : (float, float), optional
+        Axis limits on the drawn scale; intervals beyond them end in an arrow.
+    xscale : {"linear", "log"}, optional
+        Default: ``"log"`` if ``transf is np.exp`` else ``"linear"``.
+    digits : int, default 2
+        Decimals of the annotations.
+    favours : (str, str), optional
+        Texts under the axis, left and right of the reference line (e.g. ``("Favours
+        control", "Favours ketamine")``).
+    header : (str, str)
+        Headers of the label column and the annotation column.
+    width : {"single", "onehalf", "double"} or float, default "single"
+        Figure width. Labels longer than the room left beside the plot (which keeps at least 22%
+        of the width) are shortened with an ellipsis; use ``"double"`` for long labels.
+    fontsize : float, optional
+        Text size in points (default 6 for a single column, 7 for wider figures).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    Layout follows metafor's ``forest()`` [1]_: square markers with area proportional to the
+    weight (to the inverse squared CI width when no weight is given), horizontal CI lines, a
+    dotted vertical reference line, summary diamonds spanning the CI, and an annotation column
+    "estimate [CI]" on the drawn scale. The height is 0.17 in per row plus margins.
+    """
+    df = frame(rows, ["label", "yi", "ci_lb", "ci_ub"], "forest rows")
+    pooled = [dict(p) for p in (pooled or [])]
+    for p in pooled:
+        missing = [c for c in ("label", "estimate", "ci_lb", "ci_ub") if c not in p]
+        if missing:
+            raise KeyError(f"pooled row {p.get('label', '?')!r} needs {missing}")
+    tf = transf or (lambda a: a)
+    if xscale is None:
+        xscale = "log" if transf is np.exp else "linear"
+    k, npool = len(df), len(pooled)
+    if k == 0 and npool == 0:
+        raise ValueError("forest needs at least one row")
+    yi = tf(as_float(df["yi"]))
+    lb = tf(as_float(df["ci_lb"]))
+    ub = tf(as_float(df["ci_ub"]))
+    has_w = "weight" in df.columns and show_weights and df["weight"].notna().any()
+    if "weight" in df.columns and df["weight"].notna().all():
+        w = as_float(df["weight"])
+    else:
+        se = (as_float(df["ci_ub"]) - as_float(df["ci_lb"])) / (2 * 1.959964)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(np.isfinite(se) & (se > 0), 1 / se**2, np.nan)
+    wmax = np.nanmax(w) if k and np.isfinite(w).any() else 1.0
+    sizes = np.where(np.isfinite(w), 6 + 44 * np.sqrt(np.clip(w, 0, None) / wmax) ** 2, 12)
+
+    p_est = tf(as_float([p["estimate"] for p in pooled])) if npool else np.array([])
+    p_lb = tf(as_float([p["ci_lb"] for p in pooled])) if npool else np.array([])
+    p_ub = tf(as_float([p["ci_ub"] for p in pooled])) if npool else np.array([])
+    p_pilb = tf(as_float([p.get("pi_lb", np.nan) for p in pooled])) if npool else np.array([])
+    p_piub = tf(as_float([p.get("pi_ub", np.nan) for p in pooled])) if npool else np.array([])
+    ref = None if refline is None else float(tf(np.asarray(float(refline))))
+
+    if xlim is None:
+        vals = np.concatenate(
+            [lb, ub, yi, p_lb, p_ub, p_pilb, p_piub, [ref] if ref is not None else []]
+        )
+        vals = vals[np.isfinite(vals)]
+        if xscale == "log":
+            vals = vals[vals > 0]
+            lo, hi = np.log(vals.min()), np.log(vals.max())
+            pad = 0.06 * (hi - lo or 1.0)
+            xlim = (float(np.exp(lo - pad)), float(np.exp(hi + pad)))
+        else:
+            lo, hi = vals.min(), vals.max()
+            pad = 0.06 * (hi - lo or 1.0)
+            xlim = (float(lo - pad), float(hi + pad))
+    x0, x1 = xlim
+
+    # geometry (inches)
+    W = figure_width(width)
+    rh = 0.17
+    gap = 0.6 if npool and k else 0.0
+    n_lines = 1 + k + gap + npool
+    top, bottom = 0.12, 0.42 + (0.14 if favours else 0.0) + (0.0 if xlabel else -0.12)
+    H = top + (n_lines + 0.6) * rh + bottom
+    fig = new_figure(W, H)
+    fs = float(fontsize) if fontsize else (6.0 if W < 4.5 else STYLE["font.size"])
+
+    ann = [fmt_ci(e, lo_, hi_, digits) for e, lo_, hi_ in zip(yi, lb, ub)]
+    ann += [fmt_ci(e, lo_, hi_, digits) for e, lo_, hi_ in zip(p_est, p_lb, p_ub)]
+    ann = [a.replace("-", "\u2212") for a in ann]
+    wtxt = []
+    if has_w:
+        wtxt = [("" if not np.isfinite(v) else f"{v:.1f}%") for v in as_float(df["weight"])]
+    pad, sep = 0.04, 0.08
+    ann_w = max(
+        [text_width(fig, t, fs, "bold" if i >= k else "normal") for i, t in enumerate(ann)]
+        + [text_width(fig, header[1], fs, "bold")]
+    )
+    w_w = (
+        max([text_width(fig, t, fs) for t in wtxt] + [text_width(fig, "Weight", fs, "bold")])
+        if has_w
+        else 0.0
+    )
+    right = W - pad - ann_w - (w_w + sep if has_w else 0.0) - sep
+    # labels get what is left once the plot has at least 22% of the width; longer ones are cut
+    max_label_w = right - 0.22 * W - sep - pad
+    if max_label_w < 0.4:
+        raise ValueError(
+            "forest: the annotation columns leave too little room for labels and plot; "
+            "use a wider figure (width='double')"
+        )
+    label_texts = [str(x) for x in df["label"]] + [str(p["label"]) for p in pooled]
+    label_texts = [
+        truncate(fig, t, max_label_w, fs, "bold" if i >= k else "normal")
+        for i, t in enumerate(label_texts)
+    ]
+    label_w = max(
+        [text_width(fig, t, fs, "bold" if i >= k else "normal") for i, t in enumerate(label_texts)]
+        + [text_width(fig, header[0], fs, "bold")]
+    )
+    left = pad + label_w + sep
+    ax = fig.add_axes((left / W, bottom / H, (right - left) / W, (H - top - bottom) / H))
+    ax.set_xscale(xscale)
+    ax.set_xlim(x0, x1)
+    y_rows = -np.arange(k, dtype=float)
+    y_pool = -(k + gap + np.arange(npool, dtype=float)) if npool else np.array([])
+    y_head = 1.0
+    ax.set_ylim(-(k + gap + npool - 1) - 0.7 if (k + npool) else -1, y_head + 0.6)
+    for s in ("left", "right", "top"):
+        ax.spines[s].set_visible(False)
+    ax.yaxis.set_major_locator(NullLocator())
+    ax.spines["bottom"].set_bounds(x0, x1)
+    if xscale == "log":
+        ax.xaxis.set_major_locator(FixedLocator(nice_ratio_ticks(x0, x1)))
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt_tick))
+    ax.tick_params(axis="x", labelsize=fs - 0.5)
+    if xlabel:
+        ax.set_xlabel(xlabel, labelpad=14 if favours else 3, fontsize=fs)
+    if ref is not None and x0 <= ref <= x1:
+        ax.axvline(ref, color="0.35", lw=0.6, ls=(0, (1, 1.5)), zorder=1)
+
+    # study rows
+    for i in range(k):
+        y = y_rows[i]
+        if not (np.isfinite(yi[i])):
+            continue
+        lo_i, hi_i = lb[i], ub[i]
+        if np.isfinite(lo_i) and np.isfinite(hi_i):
+            ax.plot(
+                [max(lo_i, x0), min(hi_i, x1)],
+                [y, y],
+                color="black",
+                lw=0.8,
+                zorder=2,
+                solid_capstyle="butt",
+            )
+            if lo_i < x0:
+                ax.plot([x0], [y], marker="<", color="black", ms=3, zorder=3)
+            if hi_i > x1:
+                ax.plot([x1], [y], marker=">", color="black", ms=3, zorder=3)
+        if x0 <= yi[i] <= x1:
+            ax.scatter([yi[i]], [y], s=sizes[i], marker="s", color="black", zorder=4, linewidths=0)
+
+    # pooled rows
+    if npool and k:
+        ax.axhline(-(k - 1) - (1 + gap) / 2, color="black", lw=0.4)
+    for j in range(npool):
+        y = y_pool[j]
+        if np.isfinite(p_pilb[j]) and np.isfinite(p_piub[j]):
+            ax.plot(
+                [max(p_pilb[j], x0), min(p_piub[j], x1)], [y, y], color="0.25", lw=0.8, zorder=2
+            )
+            for xe in (p_pilb[j], p_piub[j]):
+                if x0 <= xe <= x1:
+                    ax.plot([xe, xe], [y - 0.18, y + 0.18], color="0.25", lw=0.8, zorder=2)
+        h = 0.36
+        poly = Polygon(
+            [(p_lb[j], y), (p_est[j], y + h), (p_ub[j], y), (p_est[j], y - h)],
+            closed=True,
+            facecolor="0.15",
+            edgecolor="black",
+            lw=0.5,
+            zorder=5,
+        )
+        ax.add_patch(poly)
+
+    # text columns (figure x, data y)
+    tr = blended_transform_factory(fig.transFigure, ax.transData)
+    xl, xa = pad / W, (W - pad) / W
+    xw = (W - pad - ann_w - sep) / W
+    kw = {"transform": tr, "va": "center", "fontsize": fs}
+    ax.text(xl, y_head, header[0], ha="left", weight="bold", **kw)
+    ax.text(xa, y_head, header[1], ha="right", weight="bold", **kw)
+    if has_w:
+        ax.text(xw, y_head, "Weight", ha="right", weight="bold", **kw)
+    ys = list(y_rows) + list(y_pool)
+    for i, (t, y, a) in enumerate(zip(label_texts, ys, ann)):
+        weight = "bold" if i >= k else "normal"
+        ax.text(xl, y, t, ha="left", weight=weight, **kw)
+        ax.text(xa, y, a, ha="right", weight=weight, **kw)
+    for t, y in zip(wtxt, y_rows):
+        ax.text(xw, y, t, ha="right", **kw)
+    if favours:
+        # either side of the reference line ("Favours control | Favours treatment"), as in
+        # RevMan/metafor; without a reference line, at the ends of the axis
+        if ref is not None and x0 < ref < x1:
+            spots = ((ref, -4, favours[0], "right"), (ref, 4, favours[1], "left"))
+            coords = blended_transform_factory(ax.transData, ax.transAxes)
+        else:
+            spots = ((0, 0, favours[0], "left"), (1, 0, favours[1], "right"))
+            coords = ax.transAxes
+        for x, dx, t, ha in spots:
+            ax.annotate(
+                t,
+                xy=(x, 0),
+                xycoords=coords,
+                xytext=(dx, -11),
+                textcoords="offset points",
+                ha=ha,
+                va="top",
+                fontsize=fs - 0.5,
+                color="0.25",
+            )
+    return fig
+
+
