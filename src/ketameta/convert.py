@@ -40,7 +40,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from .errors import ModelError
-from .escalc import escalc, hedges_correction
+from .escalc import hedges_correction
 
 __all__ = [
     "Effect",

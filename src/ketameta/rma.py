@@ -35,8 +35,8 @@ import pandas as pd
 from scipy import special, stats
 
 from . import _tau2
-from ._stable import DENSE_MAX, RATIO_MIN, DenseMoments, use_stable
 from ._linalg import Moments, check_full_rank, quad_inv
+from ._stable import DENSE_MAX, RATIO_MIN, DenseMoments, use_stable
 from .errors import ModelError
 
 __all__ = ["rma", "RMAResult", "METHODS", "TESTS"]

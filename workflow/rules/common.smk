@@ -1,20 +1,34 @@
 # Shared set-up: validate the configuration and the evidence base when the workflow is parsed
-# (so bad input stops everything before any result is written), and name the targets.
-# Helpers only; all statistics live in the ketameta library.
+# (so bad input stops everything before any result is written), name the files every stage
+# writes, and the targets. Helpers only; all statistics live in the ketameta library.
 
-from ketameta.workflow_support import (
+from ketameta.synthesis.spec import flat_spec
+from ketameta.synthesis.workflow import (
     analysis_digest_for,
     figure_analyses,
-    final_outputs,
     load_and_validate,
 )
 
 
 # Raises a clear error naming file, line and column (data) or key (config) on bad input.
-EVIDENCE = load_and_validate(config, config_path="config/config.yaml",
-                             schema_path=workflow.source_path("../schemas/config.schema.yaml"))
+EVIDENCE = load_and_validate(
+    config,
+    config_path="config/config.yaml",
+    schema_path=workflow.source_path("../schemas/config.schema.yaml"),
+)
 ANALYSES = list(config["analyses"])
 FIGURE_ANALYSES = figure_analyses(config)
+
+# The validated copy of the evidence base that every job after prepare_evidence reads.
+EVIDENCE_FILES = {
+    "studies": "results/evidence/studies.csv",
+    "effects": "results/evidence/effects.csv",
+    "bib": "results/evidence/references.bib",
+    "warnings": "results/evidence/warnings.csv",
+    "digest": "results/evidence/digest.json",
+}
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+FIGURE_FORMATS = ("pdf", "svg", "png")
 
 
 wildcard_constraints:
@@ -23,15 +37,39 @@ wildcard_constraints:
 
 def get_final_output():
     """Every target of `rule all`, derived from config/config.yaml."""
-    return final_outputs(config)
+    out = []
+    for a in ANALYSES:
+        out += [f"results/effect_sizes/{a}.csv", f"results/fits/{a}.json"]
+        out += expand("results/tables/{a}.{ext}", a=a, ext=TABLE_FORMATS)
+    out += expand("results/figures/{a}.{ext}", a=FIGURE_ANALYSES, ext=FIGURE_FORMATS)
+    out += expand("results/tables/{t}.{ext}", t=("claims", "sensitivity"), ext=TABLE_FORMATS)
+    out += [
+        "results/tables/studies.csv",
+        "results/tables/data_gaps.csv",
+        "results/figures/prisma.pdf",
+        "results/values/values.tex",
+        "results/values/values.json",
+        "results/references.md",
+        "results/report.html",
+    ]
+    return out
 
 
 def analysis_spec(wildcards):
-    """The configuration of one analysis plus the global settings it needs."""
-    spec = dict(config["analyses"][wildcards.analysis])
-    spec.update(id=wildcards.analysis, level=config["level"], seed=config["seed"],
-                grades=config["grades"], exploratory_k=config.get("exploratory_k", 10))
+    """The configuration of one analysis plus the global settings and the paths it names."""
+    aid = wildcards.analysis
+    spec = flat_spec(config, aid)
+    spec["paths"] = {
+        "effect_sizes": f"results/effect_sizes/{aid}.csv",
+        "excluded": f"results/effect_sizes/{aid}.excluded.csv",
+    }
     return spec
+
+
+def evidence_inputs(which=("studies", "effects", "bib")):
+    """The validated evidence copy as inputs whose rewrite alone reruns nothing (ancient):
+    a job reruns when the rows it reads change (its params.digest)."""
+    return {k: ancient(EVIDENCE_FILES[k]) for k in which}
 
 
 def analysis_digest(wildcards):
@@ -42,11 +80,6 @@ def analysis_digest(wildcards):
 def evidence_digest(wildcards):
     """Fingerprint of the whole evidence base (for outputs that summarise all of it)."""
     return analysis_digest_for(EVIDENCE, config, None)
-
-
-def fits_for_sensitivity(wildcards):
-    return expand("results/effect_sizes/{analysis}.csv",
-                  analysis=config["sensitivity"]["analyses"])
 
 
 def all_fits(wildcards):
@@ -65,8 +98,7 @@ def sensitivity_config(wildcards):
     """Settings of the sensitivity analysis and the specs of the analyses it varies."""
     return {
         "sensitivity": config["sensitivity"],
-        "specs": {a: analysis_spec(type("W", (), {"analysis": a})) for a in
-                  config["sensitivity"]["analyses"]},
+        "specs": {a: flat_spec(config, a) for a in config["sensitivity"]["analyses"]},
         "level": config["level"],
         "seed": config["seed"],
         "grades": config["grades"],
@@ -74,6 +106,6 @@ def sensitivity_config(wildcards):
 
 
 def claims_inputs(wildcards):
-    """Fits of every analysis a claim draws on, plus the sensitivity results."""
+    """Fits of every analysis a claim draws on."""
     ids = sorted({a for c in config["claims"] for a in c["evidence"]})
     return expand("results/fits/{analysis}.json", analysis=ids)

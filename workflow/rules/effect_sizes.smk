@@ -5,10 +5,7 @@
 rule compute_effect_sizes:
     """Compute yi, vi (and moderators) for one analysis, with provenance and exclusions."""
     input:
-        # ancient(): a data edit reruns an analysis only if its own rows changed (params.digest)
-        studies=ancient(config["evidence"]["studies"]),
-        effects=ancient(config["evidence"]["effects"]),
-        bib=ancient(config["evidence"]["bib"]),
+        **evidence_inputs(),
     output:
         effect_sizes="results/effect_sizes/{analysis}.csv",
         excluded="results/effect_sizes/{analysis}.excluded.csv",

@@ -1,12 +1,34 @@
-# Evidence base: study characteristics, data gaps and warnings, read straight from data/.
+# Evidence base: validated once when the workflow is parsed (common.smk); prepare_evidence writes
+# that validated copy to results/evidence/, and every later job reads the copy, never data/.
+
+
+rule prepare_evidence:
+    """Write the validated evidence base (sheets, BibTeX, warnings, digest) to results/evidence/."""
+    input:
+        studies=config["evidence"]["studies"],
+        effects=config["evidence"]["effects"],
+        bib=config["evidence"]["bib"],
+    output:
+        studies=EVIDENCE_FILES["studies"],
+        effects=EVIDENCE_FILES["effects"],
+        bib=EVIDENCE_FILES["bib"],
+        warnings=EVIDENCE_FILES["warnings"],
+        digest=EVIDENCE_FILES["digest"],
+    params:
+        warnings=EVIDENCE.warnings,
+    log:
+        "results/logs/prepare_evidence/prepare_evidence.log",
+    script:
+        "../scripts/prepare_evidence.py"
 
 
 rule summarise_evidence:
     """Write the study-characteristics table, the data-gaps table and the input warnings."""
     input:
-        studies=config["evidence"]["studies"],
-        effects=config["evidence"]["effects"],
-        bib=config["evidence"]["bib"],
+        **evidence_inputs(),
+        warnings=EVIDENCE_FILES["warnings"],
+    params:
+        digest=evidence_digest,
     output:
         studies_csv="results/tables/studies.csv",
         studies_md="results/tables/studies.md",
@@ -25,9 +47,9 @@ rule summarise_evidence:
 rule write_references:
     """Write the complete reference list (Markdown, HTML, BibTeX subset of cited entries)."""
     input:
-        studies=config["evidence"]["studies"],
-        effects=config["evidence"]["effects"],
-        bib=config["evidence"]["bib"],
+        **evidence_inputs(),
+    params:
+        digest=evidence_digest,
     output:
         md="results/references.md",
         html="results/references.html",

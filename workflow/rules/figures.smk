@@ -6,7 +6,7 @@ rule plot_figure:
     input:
         fit="results/fits/{analysis}.json",
         effect_sizes="results/effect_sizes/{analysis}.csv",
-        bib=config["evidence"]["bib"],
+        bib=EVIDENCE_FILES["bib"],
     output:
         pdf="results/figures/{analysis}.pdf",
         svg=report("results/figures/{analysis}.svg", caption="../report/figure.rst",
@@ -23,9 +23,7 @@ rule plot_figure:
 rule plot_prisma:
     """Draw the PRISMA 2020 flow diagram from the evidence base and the configured counts."""
     input:
-        studies=config["evidence"]["studies"],
-        effects=config["evidence"]["effects"],
-        bib=config["evidence"]["bib"],
+        **evidence_inputs(),
         fits=all_fits,
     output:
         pdf="results/figures/prisma.pdf",
@@ -34,6 +32,7 @@ rule plot_prisma:
         png="results/figures/prisma.png",
     params:
         prisma=config.get("prisma", {}),
+        digest=evidence_digest,
     log:
         "results/logs/plot_prisma/prisma.log",
     script:

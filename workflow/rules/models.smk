@@ -6,10 +6,8 @@ rule fit_model:
     """Fit the configured model(s) of one analysis and write their summaries as JSON."""
     input:
         effect_sizes="results/effect_sizes/{analysis}.csv",
-        # descriptive analyses (approaches) read the study sheet; ancient(): see effect_sizes.smk
-        studies=ancient(config["evidence"]["studies"]),
-        effects=ancient(config["evidence"]["effects"]),
-        bib=ancient(config["evidence"]["bib"]),
+        # descriptive kinds (approaches) also read the study sheet
+        **evidence_inputs(),
     output:
         fit="results/fits/{analysis}.json",
     params:
@@ -24,10 +22,8 @@ rule fit_model:
 rule run_sensitivity:
     """Refit the headline estimates under other estimators, tests, leave-one-out and grades."""
     input:
-        effect_sizes=fits_for_sensitivity,
-        studies=ancient(config["evidence"]["studies"]),
-        effects=ancient(config["evidence"]["effects"]),
-        bib=ancient(config["evidence"]["bib"]),
+        # every variant recomputes its effect sizes from the evidence (other grades, other n, ...)
+        **evidence_inputs(),
     output:
         fit="results/fits/sensitivity.json",
     params:

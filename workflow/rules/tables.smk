@@ -7,7 +7,7 @@ rule make_table:
         fit="results/fits/{analysis}.json",
         effect_sizes="results/effect_sizes/{analysis}.csv",
         excluded="results/effect_sizes/{analysis}.excluded.csv",
-        bib=config["evidence"]["bib"],
+        bib=EVIDENCE_FILES["bib"],
     output:
         csv=report("results/tables/{analysis}.csv", caption="../report/table.rst",
                    category="Tables", subcategory="{analysis}"),
@@ -26,10 +26,7 @@ rule make_claims_table:
     """Set each claim of the source article against what the synthesized data say."""
     input:
         fits=claims_inputs,
-        sensitivity="results/fits/sensitivity.json",
-        studies=config["evidence"]["studies"],
-        effects=config["evidence"]["effects"],
-        bib=config["evidence"]["bib"],
+        **evidence_inputs(),
     output:
         csv=report("results/tables/claims.csv", caption="../report/claims.rst",
                    category="Claims"),
@@ -40,6 +37,7 @@ rule make_claims_table:
         claims=config["claims"],
         grades=config["grades"],
         analyses=config["analyses"],
+        digest=evidence_digest,
     log:
         "results/logs/make_claims_table/claims.log",
     script:
@@ -50,7 +48,6 @@ rule make_sensitivity_table:
     """Show how each headline estimate moves under the sensitivity choices (one table)."""
     input:
         fit="results/fits/sensitivity.json",
-        bib=config["evidence"]["bib"],
     output:
         csv=report("results/tables/sensitivity.csv", caption="../report/sensitivity.rst",
                    category="Sensitivity"),

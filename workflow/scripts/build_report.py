@@ -8,7 +8,7 @@ import pandas as pd
 
 from ketameta.outputs.report import Section, build_report
 from ketameta.synthesis.files import read_json
-from ketameta.synthesis.render import methods_sentence, report_paragraphs
+from ketameta.synthesis.pipeline import methods_sentence, report_paragraphs
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 def main(inp, html_path, analyses, level):
     fits = {Path(p).stem: read_json(p) for p in inp["fits"]}
     figures = {Path(p).stem: p for p in inp["figures"]}
+    tables = {Path(p).stem: p for p in inp["tables"]}
     sections = [Section("Claims of the source article", tables=[Path(inp["claims"])],
                         paragraphs=["Each empirical claim of the source article beside what the "
                                     "synthesized data say, with k and a rule-based verdict."])]
@@ -29,7 +30,7 @@ def main(inp, html_path, analyses, level):
             methods=methods_sentence(fit, spec),
             figures=[{"path": figures[aid], "caption": spec.get("title", aid)}]
             if aid in figures else [],
-            tables=[Path(f"results/tables/{aid}.html")],
+            tables=[Path(tables[aid])],
             status="ok" if fit.get("status") == "ok" else "failed",
             reason=fit.get("reason", ""),
         ))

@@ -3,7 +3,7 @@
 import logging
 from typing import TYPE_CHECKING
 
-from ketameta.evidence import load_evidence
+from ketameta.evidence.prepared import read_prepared
 from ketameta.synthesis import pipeline
 from ketameta.synthesis.files import write_csv
 
@@ -11,9 +11,9 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(studies, effects, bib, effect_sizes_path, excluded_path, spec):
-    ev = load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
-    es, excluded = pipeline.effect_sizes(ev, spec, spec["grades"])
+def main(evidence, effect_sizes_path, excluded_path, spec):
+    ev = read_prepared(evidence)
+    es, excluded = pipeline.effect_sizes(ev, spec)
     logging.info("%s: %d effect sizes, %d rows not used", spec["id"], len(es), len(excluded))
     write_csv(es, effect_sizes_path)
     write_csv(excluded, excluded_path)
@@ -21,5 +21,4 @@ def main(studies, effects, bib, effect_sizes_path, excluded_path, spec):
 
 if __name__ == "__main__":
     logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
-    main(snakemake.input.studies, snakemake.input.effects, snakemake.input.bib,
-         snakemake.output.effect_sizes, snakemake.output.excluded, snakemake.params.spec)
+    main(snakemake.input, snakemake.output.effect_sizes, snakemake.output.excluded, snakemake.params.spec)

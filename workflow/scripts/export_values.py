@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ketameta.synthesis.files import read_json
-from ketameta.synthesis.render import headline_values
 from ketameta.outputs.values import write_values
+from ketameta.synthesis.files import read_json
+from ketameta.synthesis.pipeline import headline_values
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

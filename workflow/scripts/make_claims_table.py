@@ -4,25 +4,24 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ketameta.evidence.prepared import read_prepared
 from ketameta.outputs.citations import Citations
-from ketameta.evidence import load_evidence
 from ketameta.synthesis.claims import assess_claims
 from ketameta.synthesis.files import read_json
-from ketameta.synthesis.render import claims_table
+from ketameta.synthesis.summaries import claims_table
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(fit_paths, studies, effects, bib, out, claims, grades, analyses):
-    ev = load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
+def main(fit_paths, evidence, out, claims, grades, analyses):
+    ev = read_prepared(evidence)
     fits = {Path(p).stem: read_json(p) for p in fit_paths}
-    table = claims_table(assess_claims(claims, fits, ev, grades, analyses), Citations(bib))
+    table = claims_table(assess_claims(claims, fits, ev, grades, analyses), Citations(evidence["bib"]))
     table.write(csv=out["csv"], md=out["md"], tex=out["tex"], html=out["html"])
 
 
 if __name__ == "__main__":
     logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
-    main(snakemake.input.fits, snakemake.input.studies, snakemake.input.effects,
-         snakemake.input.bib, snakemake.output, snakemake.params.claims,
+    main(snakemake.input.fits, snakemake.input, snakemake.output, snakemake.params.claims,
          snakemake.params.grades, snakemake.params.analyses)

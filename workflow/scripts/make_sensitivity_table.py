@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ketameta.synthesis.files import read_json
-from ketameta.synthesis.render import sensitivity_table
+from ketameta.synthesis.summaries import sensitivity_table
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

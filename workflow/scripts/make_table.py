@@ -7,7 +7,7 @@ import pandas as pd
 
 from ketameta.outputs.citations import Citations
 from ketameta.synthesis.files import read_effect_sizes, read_json
-from ketameta.synthesis.render import analysis_table
+from ketameta.synthesis.pipeline import table as analysis_table
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

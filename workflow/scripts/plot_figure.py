@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ketameta.outputs.citations import Citations
 from ketameta.outputs.figures import savefig_all
 from ketameta.synthesis.files import read_effect_sizes, read_json
-from ketameta.synthesis.plots import figure_for
+from ketameta.synthesis.pipeline import figure as figure_for
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

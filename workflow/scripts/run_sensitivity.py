@@ -3,7 +3,7 @@
 import logging
 from typing import TYPE_CHECKING
 
-from ketameta.evidence import load_evidence
+from ketameta.evidence.prepared import read_prepared
 from ketameta.synthesis.files import write_json
 from ketameta.synthesis.sensitivity import run_sensitivity
 
@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(studies, effects, bib, fit_path, cfg):
-    ev = load_evidence(studies=studies, effects=effects, bib=bib, validate=False)
+def main(evidence, fit_path, cfg):
+    ev = read_prepared(evidence)
     table = run_sensitivity(ev, cfg["specs"], cfg["sensitivity"], cfg["grades"])
     logging.info("%d sensitivity rows", len(table))
     write_json({"status": "ok", "rows": table.to_dict(orient="records")}, fit_path)
@@ -20,5 +20,4 @@ def main(studies, effects, bib, fit_path, cfg):
 
 if __name__ == "__main__":
     logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
-    main(snakemake.input.studies, snakemake.input.effects, snakemake.input.bib,
-         snakemake.output.fit, snakemake.params.config)
+    main(snakemake.input, snakemake.output.fit, snakemake.params.config)

@@ -199,7 +199,8 @@ def check_rows(frame, sheet: str, file: str, descriptions: dict | None = None) -
 
         for col, problem in problems.items():
             add(problem, col, row[col])
-        for err in validator.iter_errors(rec):
+        # what a form requires is the most specific message for a missing cell: report it first
+        for err in sorted(validator.iter_errors(rec), key=lambda e: e.schema_path[0] != "allOf"):
             v = err.validator
             if v == "required":
                 missing = [c for c in err.validator_value if c not in err.instance]

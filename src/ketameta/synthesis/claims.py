@@ -1,6 +1,8 @@
 """The source article's empirical claims set against the synthesis, with a plain verdict.
 
-Verdicts (documented rules, applied mechanically):
+Each claim names its rule in the config (``rule``); each analysis it draws on contributes its
+*findings* (:meth:`ketameta.synthesis.kinds.base.AnalysisKind.findings`). Verdicts (documented
+rules, applied mechanically):
 
 * dissociation predicts response -- *supported* when every quantitative pool with at least two
   studies excludes zero in the positive direction and at least 70% of studies with a clear
@@ -26,70 +28,65 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["assess_claims", "VERDICTS"]
+__all__ = ["assess_claims", "VERDICTS", "RULES", "fmt", "fmt_ci"]
+
+#: the claim rules a config entry can name (``claims[].rule``)
+RULES = ("association", "duration", "dose", "dose_range")
 
 VERDICTS = ("supported", "mixed", "not supported", "insufficient data")
 
 
-def _fmt(x, d=2):
+def fmt(x, d=2):
+    """A number with d decimals, NA when missing."""
     return "NA" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
 
 
-def _ci(est, lo, hi, d=2):
-    return f"{_fmt(est, d)} [{_fmt(lo, d)}, {_fmt(hi, d)}]"
+def fmt_ci(est, lo, hi, d=2):
+    """``est [lo, hi]`` with d decimals."""
+    return f"{fmt(est, d)} [{fmt(lo, d)}, {fmt(hi, d)}]"
 
 
-def _dissociation(claim, fits):
+def _findings(aid, fits, specs):
+    """The findings of one analysis, or a 'not estimable' line, or nothing if it was not run."""
+    from .pipeline import as_spec
+    from .registry import kind_of
+
+    f = fits.get(aid)
+    if not f:
+        return None, []
+    if f.get("status") != "ok":
+        return f, [{"text": f"{aid}: not estimable ({f.get('reason', '')})", "failed": True}]
+    spec = as_spec({**(specs or {}).get(aid, {}), "id": aid, "type": f["type"],
+                    "level": f.get("level", 95)})
+    return f, kind_of(f).findings(f, spec)
+
+
+def _association(claim, fits, specs=None):
     parts, quant, support, null, against = [], set(), 0, 0, 0
     dir_k, plus_share = 0, 0.0
+    domain = claim.get("direction_domain")
     for aid in claim["evidence"]:
-        f = fits.get(aid)
-        if not f:
-            continue
-        if f.get("status") != "ok":
-            parts.append(f"{aid}: not estimable ({f.get('reason', '')})")
-            continue
-        if f["type"] in ("correlation", "slopes"):
-            for p in f["pools"]:
-                if p["k"] == 0:
-                    parts.append(f"{p['label']}: no study")
+        _, found = _findings(aid, fits, specs)
+        for fd in found:
+            if "domain" in fd:
+                if fd["domain"] != domain:
                     continue
-                bt = f["type"] == "correlation"
-                est = p.get("estimate_bt") if bt else p.get("estimate")
-                lo = p.get("ci_lb_bt") if bt else p.get("ci_lb")
-                hi = p.get("ci_ub_bt") if bt else p.get("ci_ub")
-                what = "r" if bt else "slope"
-                parts.append(f"{f['title'].split(':')[0] if not bt else 'pooled r'} "
-                             f"({p['label']}): {what} = {_ci(est, lo, hi)}, k = {p['k']}"
-                             + (" (single study)" if p["k"] == 1 else ""))
-                quant.update(p["studies"])
-                if p["k"] >= 2 or f["type"] == "correlation":
-                    if lo is not None and lo > 0:
-                        support += 1
-                    elif hi is not None and hi < 0:
-                        against += 1
-                    else:
-                        null += 1
-        elif f["type"] == "metareg":
-            parts.append(f"meta-regression slope on {f['moderator']}: "
-                         f"{_ci(f['slope'], f['slope_ci_lb'], f['slope_ci_ub'], 3)} "
-                         f"(k = {f['k']}, permutation p = {_fmt(f.get('slope_pval_perm'), 3)}"
-                         f"{', exploratory' if f.get('exploratory') else ''})")
-            if f["slope_ci_lb"] > 0:
-                support += 1
-            elif f["slope_ci_ub"] < 0:
-                against += 1
-            else:
-                null += 1
-        elif f["type"] == "direction":
-            for d in f["domains"]:
-                if d["name"] != "dissociation":
-                    continue
-                clear = d["n_plus"] + d["n_minus"] + d["n_zero"]
-                parts.append(f"effect direction: {d['n_plus']} positive, {d['n_zero']} null, "
-                             f"{d['n_minus']} negative of {d['k']} studies (sign test p = "
-                             f"{_fmt(d['sign_test_p'], 3)})")
-                dir_k, plus_share = clear, (d["n_plus"] / clear if clear else 0.0)
+                parts.append(fd["text"])
+                dir_k = fd["n_clear"]
+                plus_share = fd["n_plus"] / dir_k if dir_k else 0.0
+                continue
+            parts.append(fd["text"])
+            if "estimate" not in fd:
+                continue
+            quant.update(fd.get("studies", []))
+            if fd.get("tally"):
+                lo, hi = fd["ci_lb"], fd["ci_ub"]
+                if lo is not None and lo > 0:
+                    support += 1
+                elif hi is not None and hi < 0:
+                    against += 1
+                else:
+                    null += 1
     if len(quant) < 2 and dir_k < 3:
         verdict = "insufficient data"
     elif support > 0 and null == 0 and against == 0 and plus_share >= 0.7:
@@ -120,49 +117,42 @@ def _last_significant_days(ev, grades, spec=None):
     return rows.groupby("study_id")["time_days"].max().sort_values()
 
 
-def _durability(claim, fits, ev=None, grades=("P", "S"), specs=None):
+def _duration(claim, fits, ev=None, grades=("P", "S"), specs=None):
     parts, verdict, k = [], "insufficient data", 0
     lo_w, hi_w = 3, 7
     informative = False
     for aid in claim["evidence"]:
-        f = fits.get(aid)
-        if not f or f.get("status") != "ok":
-            if f:
-                parts.append(f"{aid}: not estimable ({f.get('reason', '')})")
-            continue
-        if f["type"] == "durability":
-            lo_w, hi_w = (f.get("time_course") or {}).get("claim_window_days") or [lo_w, hi_w]
-            bt = f["measure"] == "OR"
-            pts = [f"{p['label']}: {_ci(p.get('estimate_bt') if bt else p.get('estimate'), p.get('ci_lb_bt') if bt else p.get('ci_lb'), p.get('ci_ub_bt') if bt else p.get('ci_ub'))} (k = {p['k']})"
-                   for p in f["pools"] if p["k"] > 0]
-            parts.append(f"{f['title']} ({'OR' if bt else f['measure']}) -- " + "; ".join(pts))
-            tc = f.get("time_course") or {}
-            if aid == claim["evidence"][0]:
-                if tc.get("status") == "failed" or "t_cross_status" not in tc:
-                    parts.append(f"time-course model: {tc.get('reason', 'not fitted')}")
-                    continue
-                k = tc["k"]
-                tz = tc.get("t_zero")
-                parts.append(
-                    f"time course ({tc['n_studies']} studies, {tc['k']} time points, "
-                    f"{tc['df_used']:.1f} df): " + (
-                        f"benefit distinguishable from zero until day {tc['t_cross']:.1f}"
-                        if tc.get("t_cross") is not None else tc["t_cross_status"])
-                    + ("; fitted benefit reaches zero at day "
-                       f"{_ci(tz['estimate'], tz['ci_lb'], tz['ci_ub'], 1)}" if tz else ""))
-                informative = tc.get("df_used", 0) >= 4 and (tc.get("t_cross") is not None
-                                                             or tz is not None)
-                if informative:
-                    tcross = tc.get("t_cross")
-                    if tcross is not None and lo_w <= tcross <= hi_w:
-                        verdict = "supported"
-                    elif tz and tz["ci_lb"] <= hi_w and tz["ci_ub"] >= lo_w:
-                        verdict = "mixed"
-                    else:
-                        verdict = "not supported"
-        elif f["type"] == "relapse":
-            parts.append(f"relapse after response: {len(f.get('rows', []))} rows from {f['k']} "
-                         "study (reported beside, not pooled)")
+        f, found = _findings(aid, fits, specs)
+        for fd in found:
+            parts.append(fd["text"])
+            if "time_course" not in fd:
+                continue
+            tc = fd["time_course"]
+            lo_w, hi_w = tc.get("claim_window_days") or [lo_w, hi_w]
+            if aid != claim["evidence"][0]:
+                continue
+            if tc.get("status") == "failed" or "t_cross_status" not in tc:
+                parts.append(f"time-course model: {tc.get('reason', 'not fitted')}")
+                continue
+            k = tc["k"]
+            tz = tc.get("t_zero")
+            parts.append(
+                f"time course ({tc['n_studies']} studies, {tc['k']} time points, "
+                f"{tc['df_used']:.1f} df): " + (
+                    f"benefit distinguishable from zero until day {tc['t_cross']:.1f}"
+                    if tc.get("t_cross") is not None else tc["t_cross_status"])
+                + ("; fitted benefit reaches zero at day "
+                   f"{fmt_ci(tz['estimate'], tz['ci_lb'], tz['ci_ub'], 1)}" if tz else ""))
+            informative = tc.get("df_used", 0) >= 4 and (tc.get("t_cross") is not None
+                                                         or tz is not None)
+            if informative:
+                tcross = tc.get("t_cross")
+                if tcross is not None and lo_w <= tcross <= hi_w:
+                    verdict = "supported"
+                elif tz and tz["ci_lb"] <= hi_w and tz["ci_ub"] >= lo_w:
+                    verdict = "mixed"
+                else:
+                    verdict = "not supported"
     if ev is not None:
         spec = (specs or {}).get(claim["evidence"][0])
         last = _last_significant_days(ev, grades, spec)
@@ -211,7 +201,7 @@ def _dose(claim, ev):
 
 
 def _kap(claim, ev):
-    from .descriptive import approach_of
+    from .kinds.approaches import approach_of
 
     st = ev.studies.copy()
     st["approach"] = st.apply(approach_of, axis=1)
@@ -231,18 +221,14 @@ def _kap(claim, ev):
 
 def assess_claims(claims, fits: dict, ev, grades=("P", "S"), specs=None) -> list[dict]:
     """One record per claim: text, what the data say, k, verdict and the evidence used."""
+    rules = {"association": lambda c: _association(c, fits, specs),
+             "duration": lambda c: _duration(c, fits, ev, grades, specs),
+             "dose": lambda c: _dose(c, ev),
+             "dose_range": lambda c: _kap(c, ev)}
     out = []
     for c in claims:
-        cid = c["id"]
-        if "dose_range_mg_kg" in c:
-            verdict, parts, k = _kap(c, ev)
-        elif "dose_mg_kg" in c:
-            verdict, parts, k = _dose(c, ev)
-        elif any(fits.get(a, {}).get("type") == "durability" for a in c["evidence"]):
-            verdict, parts, k = _durability(c, fits, ev, grades, specs)
-        else:
-            verdict, parts, k = _dissociation(c, fits)
-        out.append({"id": cid, "claim": c["text"], "source": c["source"],
+        verdict, parts, k = rules[c["rule"]](c)
+        out.append({"id": c["id"], "claim": c["text"], "source": c["source"],
                     "evidence": "; ".join(parts), "k": int(k), "verdict": verdict,
                     "analyses": ", ".join(c["evidence"])})
     return out

@@ -1,130 +1,37 @@
-"""One entry point per workflow stage: rows -> effect sizes -> fit, for any analysis type."""
+"""One entry point per workflow stage, for any analysis kind: rows -> effect sizes -> fit -> outputs.
+
+Each function looks up the analysis' kind in the registry (:mod:`ketameta.synthesis.registry`)
+and calls it; there is no branching on the analysis type here or anywhere outside the kinds.
+"""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-import pandas as pd
+from collections.abc import Mapping
 
 from ..errors import ModelError
-from . import descriptive, direction, effects, models
-from .select import as_list, select_rows
+from .registry import kind_of
+from .spec import AnalysisSpec
 
-__all__ = ["effect_sizes", "fit", "failed_fit"]
-
-
-def _moderator_from_rows(ev, es, excluded, spec, grades):
-    """Pair each effect size with a moderator row (same comparison_id, other outcome)."""
-    mod = spec["moderator"]
-    name = mod["name"]
-    eff = ev.effects
-    forms = as_list(mod.get("form")) or ["events"]
-    cand = eff[(eff["outcome"] == mod["from_outcome"]) & eff["form"].isin(forms)]
-    values, ders, ids = [], [], []
-    for _, row in es.iterrows():
-        m = cand[(cand["comparison_id"] == row["comparison_id"]) & cand["grade"].isin(grades)]
-        if m.empty or pd.isna(row["comparison_id"]):
-            values.append(np.nan)
-            ders.append(f"no {mod['from_outcome']} row with comparison_id "
-                        f"{row['comparison_id']!r} (admitted grades)")
-            ids.append(None)
-            continue
-        r = m.iloc[0]
-        a1, n1, a2, n2 = (float(r.get(c, np.nan)) for c in ("ai", "n1i", "ci", "n2i"))
-        if not all(map(math.isfinite, (a1, n1, a2, n2))):
-            values.append(np.nan)
-            ders.append(f"{r['effect_id']}: both arms' counts are needed for the difference")
-            ids.append(r["effect_id"])
-            continue
-        v = 100 * (a1 / n1 - a2 / n2)
-        values.append(v)
-        ders.append(f"DERIVED {name} = 100 x ({a1:g}/{n1:g} - {a2:g}/{n2:g}) = {v:.4g} "
-                    f"from {r['effect_id']} ({r['source']}, {r['locator']})")
-        ids.append(r["effect_id"])
-    es = es.assign(**{name: values, "moderator_derivation": ders, "moderator_effect_id": ids})
-    missing = es[es[name].isna()]
-    if len(missing):
-        add = missing.assign(reason=["moderator missing: " + d for d in missing["moderator_derivation"]])
-        excluded = pd.concat([excluded, add], ignore_index=True)
-        es = es[es[name].notna()]
-    used = set(i for i in ids if i)
-    # moderator rows are used, not excluded: say so
-    if not excluded.empty and "effect_id" in excluded:
-        mask = excluded["effect_id"].isin(used)
-        excluded.loc[mask, "reason"] = f"used as the moderator ({name}) of its contrast"
-    return es, excluded
+__all__ = ["as_spec", "effect_sizes", "fit", "safe_fit", "failed_fit", "table", "figure",
+           "methods_sentence", "report_paragraphs", "headline_values"]
 
 
-def effect_sizes(ev, spec, grades, strict=True):
-    """Effect-size table and exclusions for one analysis.
+def as_spec(spec) -> AnalysisSpec:
+    """An :class:`AnalysisSpec` from a spec or a flat dict (as the workflow passes it)."""
+    return spec if isinstance(spec, AnalysisSpec) else AnalysisSpec.from_dict(spec)
 
-    Returns
-    -------
-    es, excluded : DataFrame
-        ``es`` are the rows entering the analysis (columns of
-        :data:`ketameta.synthesis.effects.OUT_COLUMNS`, plus moderators); ``excluded`` every
-        other row of the analysis' question(s) with its ``reason``.
-    """
-    kind = spec["type"]
-    if kind == "direction":
-        return direction.direction_rows(ev, spec, grades)
-    if kind == "approaches":
-        st = ev.studies.reset_index()
-        st["approach"] = st.apply(descriptive.approach_of, axis=1)
-        inc = st[st["approach"].notna() & st["role"].isin(["primary", "context"])]
-        exc = st[~st.index.isin(inc.index)].assign(
-            reason="neither an IV infusion nor KAP study, or an external comparator")
-        return inc, exc
-    if kind == "relapse":
-        rows = descriptive.relapse_rows(ev, grades)
-        return rows[rows["admitted"]], rows[~rows["admitted"]].assign(
-            reason="grade not admitted to the primary analysis (shown in sensitivity)")
 
-    selected, excluded = select_rows(ev, spec, grades, strict=strict)
-    es, skipped = effects.compute(ev, selected, spec)
-    if not skipped.empty:
-        excluded = pd.concat([excluded, skipped], ignore_index=True)
-    if kind == "metareg":
-        mod = spec["moderator"]
-        if mod.get("from_outcome"):
-            es, excluded = _moderator_from_rows(ev, es, excluded, spec, grades)
-        else:
-            col = mod.get("from_column", mod["name"])
-            es = es.assign(**{mod["name"]: es["dose"] if col == "dose_mg_kg" else es[col]})
-            es = es.assign(moderator_derivation=f"{mod['name']} from column {col}")
-            miss = es[es[mod["name"]].isna()]
-            if len(miss):
-                excluded = pd.concat([excluded, miss.assign(
-                    reason=f"moderator {mod['name']} not reported")], ignore_index=True)
-                es = es[es[mod["name"]].notna()]
-        if spec.get("one_per") == "comparison_id":
-            es = es.sort_values(["comparison_id", "time_days"])
-            dup = es[es.duplicated("comparison_id", keep="first")]
-            if len(dup):
-                excluded = pd.concat([excluded, dup.assign(
-                    reason="later time point of a contrast already included (one per contrast)")],
-                    ignore_index=True)
-            es = es.drop_duplicates("comparison_id", keep="first")
-    es = es.sort_values(["study_id", "time_days", "effect_id"], na_position="last")
+def effect_sizes(ev, spec, strict=True):
+    """Effect-size table and exclusions of one analysis (``es`` sorted by study, time, id)."""
+    spec = as_spec(spec)
+    es, excluded = kind_of(spec).effect_sizes(ev, spec, strict=strict)
     return es.reset_index(drop=True), excluded.reset_index(drop=True)
 
 
-def fit(ev, es, spec, grades):
-    """Fit/summarise one analysis from its effect-size table (and the evidence for descriptive
-    types). Raises ModelError when a model cannot be fitted."""
-    kind = spec["type"]
-    base = {"analysis": spec["id"], "type": kind, "title": spec.get("title", spec["id"]),
-            "status": "ok", "level": spec["level"], "sign_convention": effects.SIGN_CONVENTION}
-    if kind == "direction":
-        return {**base, **direction.summarise_directions(es, spec)}
-    if kind == "approaches":
-        return {**base, **descriptive.approaches(ev)}
-    if kind == "relapse":
-        return {**base, "k": int(es["study_id"].nunique()) if len(es) else 0,
-                "rows": es.to_dict(orient="records"),
-                "note": "reported as in the sources; relapse data are not pooled"}
-    return models.fit_analysis(es, spec)
+def fit(ev, es, spec) -> dict:
+    """Fit one analysis from its effect sizes (and the evidence, for descriptive kinds)."""
+    spec = as_spec(spec)
+    return kind_of(spec).fit(ev, es, spec)
 
 
 def failed_fit(spec, exc) -> dict:
@@ -133,9 +40,64 @@ def failed_fit(spec, exc) -> dict:
             "status": "failed", "reason": str(exc), "error": type(exc).__name__}
 
 
-def safe_fit(ev, es, spec, grades):
+def safe_fit(ev, es, spec) -> dict:
     """:func:`fit`, but a ModelError becomes a ``failed`` record instead of an exception."""
     try:
-        return fit(ev, es, spec, grades)
+        return fit(ev, es, spec)
     except ModelError as exc:
         return failed_fit(spec, exc)
+
+
+def table(fit_: dict, es, excluded, spec, cit):
+    """The results table of one analysis (a failed fit gives a one-row table saying why)."""
+    from ..outputs.tables import Table
+
+    spec = as_spec(spec)
+    if fit_.get("status") != "ok":
+        import pandas as pd
+
+        df = pd.DataFrame({"status": ["failed"], "reason": [fit_.get("reason", "")]})
+        return Table(df, title=fit_.get("title", spec["id"]),
+                     notes=[f"The analysis could not be fitted: {fit_.get('reason', '')}"],
+                     label=f"tab:{spec['id']}")
+    return kind_of(spec).table(fit_, es, excluded, spec, cit)
+
+
+def figure(fit_: dict, es, spec, cit):
+    """The figure of one analysis (a small message figure when it failed)."""
+    from ..outputs.figures.style import message_figure
+
+    spec = as_spec(spec)
+    if fit_.get("status") != "ok":
+        return message_figure(f"{fit_.get('title', '')}\nnot fitted: {fit_.get('reason', '')}")
+    fig = kind_of(spec).figure(fit_, es, spec, cit)
+    return fig if fig is not None else message_figure(f"no figure for analysis type {spec['type']}")
+
+
+def methods_sentence(fit_: dict, spec) -> str:
+    """The methods sentence of one analysis."""
+    if fit_.get("status") != "ok":
+        return f"This analysis could not be fitted: {fit_.get('reason', '')}"
+    return kind_of(fit_).methods(fit_, as_spec(spec))
+
+
+def report_paragraphs(fit_: dict, spec) -> list[str]:
+    """Plain-language result sentences of one analysis."""
+    if fit_.get("status") != "ok":
+        return []
+    return kind_of(fit_).paragraphs(fit_, as_spec(spec))
+
+
+def headline_values(fits: Mapping[str, dict], claims: list[dict] | None = None) -> dict:
+    """In-text values of every analysis and claim: macro name -> (value, format)."""
+    from ..outputs.values import macro_name
+
+    vals = {}
+    for aid, f in fits.items():
+        if f.get("status") != "ok":
+            vals[macro_name(f"{aid}_status")] = "failed"
+            continue
+        vals.update(kind_of(f).values(aid, f))
+    for c in claims or []:
+        vals[macro_name(f"claim_{c['id']}_verdict")] = c["verdict"]
+    return vals

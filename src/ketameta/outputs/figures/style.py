@@ -50,6 +50,7 @@ from ...io import atomic_write
 __all__ = [
     "WIDTHS", "STYLE", "PALETTE", "MARKERS", "figure_width", "savefig_all", "styled", "new_figure",
     "frame", "text_width", "wrap", "truncate", "nice_ratio_ticks", "fmt_tick", "as_float",
+    "message_figure",
 ]
 
 MM = 1 / 25.4
@@ -269,3 +270,10 @@ def as_float(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=float)
 
 
+
+
+def message_figure(text: str) -> Figure:
+    """A small figure that states why there is no plot (e.g. a failed analysis)."""
+    fig = Figure(figsize=(figure_width("single"), 1.2))
+    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=7)
+    return fig

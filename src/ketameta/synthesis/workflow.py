@@ -3,7 +3,7 @@
 * :func:`validate_config` -- the config against its JSON schema, with errors that name the key
   path and suggest the closest known key;
 * :func:`load_and_validate` -- config + evidence base; every analysis' filter must select rows;
-* :func:`final_outputs`, :func:`figure_analyses` -- the targets of ``rule all``;
+* :func:`figure_analyses` -- the analyses whose kind draws a figure;
 * :func:`analysis_digest_for` -- the fingerprint that makes a data edit rerun only the analyses
   whose rows changed.
 """
@@ -16,13 +16,11 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .errors import InputError, InputErrors
+from ..errors import InputError, InputErrors
 
-__all__ = ["validate_config", "load_and_validate", "final_outputs", "figure_analyses",
-           "analysis_digest_for", "FIGURE_TYPES"]
+__all__ = ["validate_config", "load_and_validate", "figure_analyses",
+           "analysis_digest_for", "cited_keys"]
 
-#: Analysis types that produce a figure.
-FIGURE_TYPES = ("correlation", "slopes", "metareg", "durability", "direction")
 
 
 def _path(err) -> str:
@@ -88,8 +86,9 @@ def load_and_validate(config: dict, config_path="config/config.yaml",
     Returns the loaded evidence (:class:`ketameta.evidence.Evidence`). Raises
     :class:`InputErrors` before any output is written if anything is wrong.
     """
-    from .evidence import load_evidence
-    from .synthesis.select import select_rows
+    from ..evidence import load_evidence
+    from .select import select_rows
+    from .spec import flat_spec
 
     validate_config(config, schema_path, config_path)
     ev_cfg = config["evidence"]
@@ -99,8 +98,8 @@ def load_and_validate(config: dict, config_path="config/config.yaml",
                              column=f"evidence.{key}")
     ev = load_evidence(studies=ev_cfg["studies"], effects=ev_cfg["effects"], bib=ev_cfg["bib"])
     problems = []
-    for aid, spec in config["analyses"].items():
-        spec = {**spec, "id": aid}
+    for aid in config["analyses"]:
+        spec = flat_spec(config, aid)
         if spec.get("select") is not None:
             try:
                 select_rows(ev, spec, config["grades"], config_path=str(config_path))
@@ -128,47 +127,22 @@ def load_and_validate(config: dict, config_path="config/config.yaml",
 
 
 def figure_analyses(config) -> list[str]:
-    """Analyses that have a figure."""
-    return [a for a, s in config["analyses"].items() if s["type"] in FIGURE_TYPES]
+    """Analyses whose kind draws a figure."""
+    from .registry import kind_of
 
-
-def final_outputs(config) -> list[str]:
-    """Every target of ``rule all``."""
-    ids = list(config["analyses"])
-    out = []
-    for a in ids:
-        out += [f"results/effect_sizes/{a}.csv", f"results/fits/{a}.json"]
-        out += [f"results/tables/{a}.{ext}" for ext in ("csv", "md", "tex", "html")]
-    for a in figure_analyses(config):
-        out += [f"results/figures/{a}.{ext}" for ext in ("pdf", "svg", "png")]
-    out += [f"results/tables/{t}.{ext}" for t in ("claims", "sensitivity")
-            for ext in ("csv", "md", "tex", "html")]
-    out += ["results/tables/studies.csv", "results/tables/data_gaps.csv",
-            "results/figures/prisma.pdf", "results/values/values.tex",
-            "results/values/values.json", "results/references.md", "results/report.html"]
-    return out
+    return [a for a, s in config["analyses"].items() if kind_of(s["type"]).has_figure]
 
 
 def analysis_digest_for(ev, config, analysis) -> str:
     """Fingerprint of what one analysis reads (None: the whole evidence base)."""
-    from .synthesis.select import digest
+    from .registry import kind_of
+    from .select import digest
+    from .spec import flat_spec
 
     if analysis is None:
         return digest(ev, None)
-    spec = {**config["analyses"][analysis], "id": analysis, "grades": config["grades"]}
-    if spec["type"] == "direction":
-        qs = sorted({q for d in spec["domains"] for q in
-                     (d["question"] if isinstance(d["question"], list) else [d["question"]])})
-        spec = {**spec, "question": qs}
-    if spec["type"] in ("approaches",):
-        return digest(ev, None)
-    if spec["type"] == "relapse":
-        spec = {**spec, "question": "relapse"}
-    if spec["type"] == "metareg" and spec.get("moderator", {}).get("from_outcome"):
-        # the moderator rows may sit under another question: include the whole sheet's rows
-        # of that outcome
-        spec = {**spec, "question": spec["question"]}
-    return digest(ev, spec)
+    spec = flat_spec(config, analysis)
+    return digest(ev, kind_of(spec["type"]).digest_spec(spec))
 
 
 def cited_keys(ev) -> list[str]:

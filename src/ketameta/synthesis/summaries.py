@@ -1,0 +1,68 @@
+"""The tables that summarise across analyses: claims, sensitivity, studies, data gaps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..outputs.tables import Table
+from .effects import SIGN_CONVENTION
+
+__all__ = ["claims_table", "sensitivity_table", "studies_table", "gaps_table"]
+
+
+def claims_table(claims: list[dict], cit) -> Table:
+    df = pd.DataFrame(claims)
+    return Table(df, title="Claims of the source article set against the synthesized data",
+                 notes=["Verdicts follow fixed rules (see ketameta.synthesis.claims): supported / "
+                        "mixed / not supported / insufficient data.",
+                        "k = number of studies (or time points for durability) behind the "
+                        "quantitative evidence."],
+                 label="tab:claims", citations=cit, citekeys="source", study_column="Source",
+                 columns=["claim", "Source", "evidence", "k", "verdict", "analyses"],
+                 rename={"claim": "Claim", "evidence": "What the synthesized data say",
+                         "verdict": "Verdict", "analyses": "Analyses"},
+                 formats={"k": "int"})
+
+
+def sensitivity_table(df: pd.DataFrame) -> Table:
+    df = df.copy()
+    for c in ("estimate", "ci_lb", "ci_ub", "pval", "k"):
+        if c not in df:
+            df[c] = np.nan
+    return Table(df, title="Sensitivity of the headline estimates",
+                 notes=["Each row refits one headline estimate under one change: tau^2 "
+                        "estimator (REML/DL/PM), test (z vs Knapp-Hartung), adding C-grade "
+                        "sources, handling of unknown n, or leaving one study out.",
+                        f"Sign: {SIGN_CONVENTION}."],
+                 label="tab:sensitivity",
+                 columns=["analysis", "estimate_name", "variant", "detail", "k", "Estimate",
+                          "pval", "scale", "status"],
+                 ci={"Estimate": ("estimate", "ci_lb", "ci_ub")},
+                 rename={"analysis": "Analysis", "estimate_name": "Estimate of",
+                         "variant": "Variant", "detail": "Detail", "pval": "p",
+                         "scale": "Scale", "status": "Status", "Estimate": "Estimate [95% CI]"},
+                 formats={"estimate": 3, "pval": "p", "k": "int"})
+
+
+def studies_table(ev, cit) -> Table:
+    st = ev.studies.reset_index()
+    cols = ["study_id", "citation_key", "role", "design", "population", "drug", "route",
+            "dose_mg_kg", "infusion_min", "schedule", "setting", "control", "psychotherapy", "n"]
+    cols = [c for c in cols if c in st.columns]
+    df = st[cols].sort_values(["role", "study_id"])
+    return Table(df, title="Characteristics of the studies and sources", label="tab:studies",
+                 notes=["From data/studies.csv; every number has its source, grade, locator and "
+                        "verbatim passage there. Empty = not reported in the sources examined."],
+                 citations=cit, citekeys="citation_key",
+                 columns=["Study"] + [c for c in cols if c not in ("study_id", "citation_key")],
+                 formats={"n": "int", "dose_mg_kg": "{:g}", "infusion_min": "{:g}"})
+
+
+def gaps_table(gaps: pd.DataFrame, cit) -> Table:
+    df = gaps.copy()
+    key = "citation_key" if "citation_key" in df.columns else None
+    return Table(df, title="Data gaps: numbers an analysis needs that the sources do not give",
+                 notes=["A reader with full-text access can fill these in data/effects.csv "
+                        "(see data/README.md, 'Add a new trial')."],
+                 label="tab:gaps", citations=cit if key else None, citekeys=key)
