@@ -6,7 +6,7 @@ checks that the problem is reported with the file, the line (data) and the colum
 that nothing is written.
 
 * ``test_load_and_validate_reports``: every case through
-  :func:`ketameta.workflow_support.load_and_validate` -- the function ``workflow/rules/common.smk``
+  :func:`ketameta.synthesis.workflow.load_and_validate` -- the function ``workflow/rules/common.smk``
   calls when Snakemake parses the workflow, so the same code path, without Snakemake's ~3 s
   start-up per case.
 * ``test_snakemake_stops_before_any_job``: a representative subset through the real
@@ -45,7 +45,7 @@ import pytest
 
 from ketameta.errors import InputError
 from ketameta.io import atomic_write
-from ketameta.workflow_support import load_and_validate
+from ketameta.synthesis.workflow import load_and_validate
 
 from .conftest import (
     copy_project,

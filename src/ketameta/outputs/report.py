@@ -20,6 +20,7 @@ as they are.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 import struct
@@ -27,6 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import jinja2
+from markupsafe import Markup
 
 from ..io import atomic_write
 from .format import escape_html
@@ -45,6 +49,22 @@ __all__ = [
 STATUSES = ("ok", "failed", "skipped")
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def _escape(value: Any) -> Any:
+    """Jinja's finalize: every value from data is escaped (trusted fragments are Markup)."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(escape_html(value))
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    """The report templates (``ketameta/outputs/templates``), autoescaped."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ketameta.outputs", "templates"),
+        autoescape=True, finalize=_escape, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
 @dataclass
@@ -110,6 +130,8 @@ class Section:
     reason: str = ""
     id: str | None = None
     subsections: Sequence[Section | Mapping[str, Any]] = field(default_factory=list)
+    figure_html: list = field(default_factory=list, repr=False)
+    table_html: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -223,7 +245,7 @@ def _png_size_px(data: bytes) -> tuple[float, float] | None:
     return w * 96.0 / dpi, h * 96.0 / dpi
 
 
-def _figure_html(f: FigureRef, scale: float) -> str:
+def _figure_html(f: FigureRef, scale: float) -> Markup:
     path = _resolve_figure(f.path)
     data = path.read_bytes()
     if path.suffix.lower() == ".svg":
@@ -235,15 +257,10 @@ def _figure_html(f: FigureRef, scale: float) -> str:
         if size is None:
             raise ValueError(f"not a PNG file: {path}")
     b64 = base64.b64encode(data).decode("ascii")
-    dims = ""
-    if size:
-        dims = f' width="{round(size[0] * scale)}" height="{round(size[1] * scale)}"'
-    alt = escape_html(f.alt or f.caption or path.stem)
-    out = [f'<figure class="km-figure"><img src="data:{mime};base64,{b64}" alt="{alt}"{dims}>']
-    if f.caption:
-        out.append(f"<figcaption>{escape_html(f.caption)}</figcaption>")
-    out.append("</figure>")
-    return "".join(out)
+    dims = (round(size[0] * scale), round(size[1] * scale)) if size else None
+    html = _env().get_template("figure.html.j2").render(
+        mime=mime, b64=b64, size=dims, alt=f.alt or f.caption or path.stem, caption=f.caption)
+    return Markup(html.rstrip("\n"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,72 +330,28 @@ def _assign_ids(sections: list[Section], used: set[str]) -> None:
         _assign_ids(list(s.subsections), used)  # type: ignore[arg-type]
 
 
-def _toc(sections: list[Section]) -> str:
-    out = ["<ol>"]
-    for s in sections:
-        mark = (
-            ""
-            if s.status == "ok"
-            else f' <span class="km-status km-status-{s.status}">{s.status}</span>'
-        )
-        out.append(f'<li><a href="#{escape_html(s.id)}">{escape_html(s.title)}</a>{mark}')
-        if s.subsections:
-            out.append(_toc(list(s.subsections)))  # type: ignore[arg-type]
-        out.append("</li>")
-    out.append("</ol>")
-    return "\n".join(out)
-
-
-def _section_html(s: Section, level: int, scale: float) -> str:
-    h = min(level, 6)
-    cls = f"km-section km-{s.status}-section" if s.status != "ok" else "km-section"
-    out = [f'<section class="{cls}" id="{escape_html(s.id)}">']
-    mark = (
-        ""
-        if s.status == "ok"
-        else f' <span class="km-status km-status-{s.status}">{s.status}</span>'
-    )
-    out.append(f"<h{h}>{escape_html(s.title)}{mark}</h{h}>")
-    if s.status == "failed":
-        out.append(
-            f'<div class="km-failed"><strong>Analysis failed.</strong> '
-            f"{escape_html(s.reason or 'No reason was recorded.')}</div>"
-        )
-    elif s.status == "skipped":
-        out.append(
-            f'<div class="km-skipped"><strong>Not run.</strong> '
-            f"{escape_html(s.reason or 'No reason was recorded.')}</div>"
-        )
-    for p in s.paragraphs:
-        out.append(f"<p>{escape_html(p)}</p>")
-    if s.methods:
-        out.append(f'<p class="km-methods"><strong>Methods.</strong> {escape_html(s.methods)}</p>')
-    for f in s.figures:
-        out.append(_figure_html(_as_figure(f), scale))
-    for t in s.tables:
-        if isinstance(t, Table):
-            out.append(t.to_html())
-        elif isinstance(t, Path):
-            out.append(t.read_text(encoding="utf-8"))
-        elif isinstance(t, str):
-            if not t.lstrip().startswith("<"):
-                raise TypeError(
-                    f"section {s.title!r}: a table string must be an HTML fragment; "
-                    f"pass a file as pathlib.Path({t[:60]!r})"
-                )
-            out.append(t)
-        else:
+def _table_html(s: Section, t: Table | str | Path) -> Markup:
+    if isinstance(t, Table):
+        return Markup(t.to_html())
+    if isinstance(t, Path):
+        return Markup(t.read_text(encoding="utf-8"))
+    if isinstance(t, str):
+        if not t.lstrip().startswith("<"):
             raise TypeError(
-                f"section {s.title!r}: a table must be a Table, an HTML string or a Path"
+                f"section {s.title!r}: a table string must be an HTML fragment; "
+                f"pass a file as pathlib.Path({t[:60]!r})"
             )
-    if s.items:
-        out.append("<ul>" + "".join(f"<li>{escape_html(i)}</li>" for i in s.items) + "</ul>")
-    for frag in s.html:
-        out.append(str(frag))
+        return Markup(t)
+    raise TypeError(f"section {s.title!r}: a table must be a Table, an HTML string or a Path")
+
+
+def _prepare(s: Section, scale: float) -> None:
+    """Render what the template cannot: embedded figures, table fragments (trusted HTML)."""
+    s.figure_html = [_figure_html(_as_figure(f), scale) for f in s.figures]
+    s.table_html = [_table_html(s, t) for t in s.tables]
+    s.html = [Markup(str(frag)) for frag in s.html]
     for sub in s.subsections:
-        out.append(_section_html(sub, level + 1, scale))  # type: ignore[arg-type]
-    out.append("</section>")
-    return "\n".join(out)
+        _prepare(sub, scale)  # type: ignore[arg-type]
 
 
 def _failed(sections: list[Section]) -> list[Section]:
@@ -403,54 +376,11 @@ def render_report(
     """Render the report to an HTML string (see :func:`build_report`)."""
     secs = [_as_section(s) for s in sections]
     _assign_ids(secs, {"contents"})
-    head = [
-        "<!DOCTYPE html>",
-        f'<html lang="{escape_html(lang)}">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        f"<title>{escape_html(title)}</title>",
-        "<style>",
-        _CSS + TABLE_CSS,
-        "</style>",
-        "</head>",
-        "<body>",
-        '<div class="km-page">',
-        "<header>",
-        f"<h1>{escape_html(title)}</h1>",
-    ]
-    if subtitle:
-        head.append(f'<p class="km-subtitle">{escape_html(subtitle)}</p>')
-    if meta:
-        head.append('<dl class="km-meta">')
-        for k, v in meta.items():
-            head.append(f"<dt>{escape_html(k)}</dt><dd>{escape_html(v)}</dd>")
-        head.append("</dl>")
-    head.append("</header>")
-    body = []
-    if secs:
-        body.append('<nav class="km-toc" id="contents" aria-label="Contents"><h2>Contents</h2>')
-        body.append(_toc(secs))
-        body.append("</nav>")
-    failed = _failed(secs)
-    if failed:
-        links = ", ".join(
-            f'<a href="#{escape_html(s.id)}">{escape_html(s.title)}</a>' for s in failed
-        )
-        n = len(failed)
-        body.append(
-            f'<div class="km-alert" role="alert"><strong>{n} analys{"is" if n == 1 else "es"} '
-            f"failed:</strong> {links}.</div>"
-        )
-    body.append("<main>")
-    for s in secs:
-        body.append(_section_html(s, 2, figure_scale))
-    body.append("</main>")
-    if footer:
-        body.append(f"<footer>{escape_html(footer)}</footer>")
-    body += ["</div>", "</body>", "</html>"]
-    return "\n".join(head + body) + "\n"
+    for sec in secs:
+        _prepare(sec, figure_scale)
+    return _env().get_template("report.html.j2").render(
+        lang=lang, csp=Markup(_CSP), title=title, css=Markup(_CSS + TABLE_CSS), subtitle=subtitle,
+        meta=meta or {}, sections=secs, failed=_failed(secs), footer=footer)
 
 
 def build_report(
