@@ -8,14 +8,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test lint dryrun report bench lock clean help
+.PHONY: run test lint dryrun report bench lock clean help digests
 
 help:
 	@echo "make run    - build all tables, figures, values and results/report.html"
 	@echo "make test   - run the test suite (library, data, workflow end to end)"
-	@echo "make lint   - snakemake --lint (only per-rule conda/container advice is expected)"
+	@echo "make lint   - ruff (with pydocstyle), snakefmt --check, snakemake --lint"
 	@echo "make dryrun - show which Snakemake jobs would run"
 	@echo "make bench  - run benchmarks/ (speed, side by side with metafor/PyMARE if installed)"
+	@echo "make digests - record the fingerprints of every output (tests/workflow/output_digests.txt)"
 	@echo "make clean  - remove results/ (keeps results/README.md) and .snakemake/"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -31,6 +32,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
+	$(BIN)/ruff check src workflow/scripts tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	-$(BIN)/snakemake --lint
 	$(BIN)/python -m pytest -q tests/workflow/test_lint.py
 
@@ -39,6 +42,9 @@ dryrun: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --report results/snakemake_report.html
+
+digests: run  ## record the fingerprints of every output (commit with changes meant to move results)
+	$(BIN)/python -m tests.workflow.digests results > tests/workflow/output_digests.txt
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -30,7 +30,8 @@ _MAXITER = 500
 
 class BatchDesign:
     """The shared design, prepared once: ``X~ = X T`` (see :func:`ketameta._linalg.precondition`),
-    the products of its rows and the unweighted fit's pieces."""
+    the products of its rows and the unweighted fit's pieces.
+    """
 
     def __init__(self, X):
         X = np.asarray(X, dtype=float)
@@ -113,7 +114,8 @@ class _Block:
     def sums(self, rows, t, order):
         """Moment sums at ``w = 1/(V + t)`` for the fits ``rows``: ``(M, c, s, sw)`` with M
         (n, order, p, p) = X~'W^m X~, c (n, order, p) = X~'W^m e0, s (n, order) = e0'W^m e0 and
-        sw (n, order) = sum(w^m)."""
+        sw (n, order) = sum(w^m).
+        """
         des = self.des
         k, p = des.k, des.p
         V = self.V[rows] if self.V.ndim == 2 else np.broadcast_to(self.V, (rows.size, k))
@@ -131,7 +133,8 @@ def _quantities(M, c, s, sw, order):
     """Per-fit WLS quantities from the sums (the identities of :class:`ketameta._linalg.Moments`).
 
     Returns dict with d (the shift of the coefficients from the pilot), rss, ypp, trP and,
-    for ``order=3``, yppp and trPP; ``ok`` is False where X~'WX~ is not positive definite."""
+    for ``order=3``, yppp and trPP; ``ok`` is False where X~'WX~ is not positive definite.
+    """
     n, _, p, _ = M.shape
     L, ok = _chol(M[:, 0])
     if order >= 2:
@@ -163,7 +166,8 @@ def _solve(fdf, f0, start, scale, shape_a, shape_c):
     """Vectorised :func:`ketameta._tau2.solve_decreasing` (same start, bracket, shaped Newton
     step and stopping rules, per fit). ``fdf(rows, x)`` gives ``(f, f')`` for the fits
     ``rows`` at ``x``. Returns ``(tau2, ok)``; ``ok`` is False where no bracket was found (200
-    quadruplings) or the iteration did not converge."""
+    quadruplings) or the iteration did not converge.
+    """
     B = f0.size
     tau = np.zeros(B)
     ok = np.isfinite(f0)

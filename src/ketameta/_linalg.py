@@ -271,7 +271,8 @@ _LAYOUT: dict = {}
 def _layout(p, q1, io):
     """Index tables of a (p, q1) design, cached: the template of ``delta = (-d, [0,] 1)``, the
     flat indices of ``Yt[m, i, i]`` in (n, q1, p) arrays (traces tr(A M_m), n = 2, 3), the
-    pairs of the (x~, e0) block and, for p = 1, the pairs (x x, x e0, e0 e0, 1 1)."""
+    pairs of the (x~, e0) block and, for p = 1, the pairs (x x, x e0, e0 e0, 1 1).
+    """
     r = _LAYOUT.get((p, q1, io))
     if r is None:
         full = _pairs(q1)[2]
@@ -386,7 +387,8 @@ class Moments:
 
     def _pass(self, specs, power_of=None) -> np.ndarray:
         """One pass over k: the row sums for ``specs`` (``power_of=t``: the specs are the
-        powers 1, 2, ... of ``1/(v + t)``)."""
+        powers 1, 2, ... of ``1/(v + t)``).
+        """
         k, r = self.k, len(specs)
         ZZ = self._ZZ
         if power_of is not None:

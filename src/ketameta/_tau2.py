@@ -27,7 +27,7 @@ _MAXITER = 500
 
 
 def _se(var):
-    """sqrt of a variance; NaN (not an error) when rounding made it non-positive.
+    """Sqrt of a variance; NaN (not an error) when rounding made it non-positive.
 
     With sampling variances spanning more than ~1e8 the traces behind these variances lose
     precision (metafor warns about such data too); the estimate itself is still returned.

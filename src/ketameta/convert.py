@@ -244,7 +244,7 @@ def _fail(cond, message):
 
 
 def _level_alpha(level) -> float:
-    """metafor's reading of ``level``: 95 or 0.95 both mean a 95% interval."""
+    """Metafor's reading of ``level``: 95 or 0.95 both mean a 95% interval."""
     lv = float(level)
     if not 0 < lv < 100:
         raise ModelError(f"level must be in (0, 100) (e.g. 95) or (0.5, 1), got {level!r}.")

@@ -175,7 +175,8 @@ class _LeaveOneOutSums:
 
 def _n_terms(rho_max):
     """Series terms needed at |rho| <= rho_max: the remainder of the n = 3 series,
-    sum_{m > N} C(m + 2, 2) rho^m, is kept below 1e-17 (relative to the leading term)."""
+    sum_{m > N} C(m + 2, 2) rho^m, is kept below 1e-17 (relative to the leading term).
+    """
     if rho_max == 0.0:
         return 0
     for n in range(1, _NTERMS + 1):
@@ -407,7 +408,8 @@ def _subset_variance(d, sums):
 
 def _tau2_rows(d: _Data, sums, bad):
     """tau^2 of every subset fit with the full model's method (0 for the fits flagged ``bad``
-    or without residual df) and whether its iteration converged."""
+    or without residual df) and whether its iteration converged.
+    """
     p, k_i = d.p, sums.n_obs
     B = k_i.size
     dfres = (k_i - p).astype(float)
@@ -481,7 +483,8 @@ def _tau2_rows(d: _Data, sums, bad):
 
 def _start_near(sums, start):
     """Start every iteration at the series center (the full-data estimate), where the sums
-    are cheapest; ``start`` (rma's HE or DL start) is used where the center is 0."""
+    are cheapest; ``start`` (rma's HE or DL start) is used where the center is 0.
+    """
     if sums.center > 0:
         return np.full(start.size, sums.center)
     return start
@@ -729,7 +732,8 @@ class InfluenceResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Table with metafor's columns (``cook.d`` -> ``cook_d`` etc.), the ``inf`` flag and
-        one ``dfbetas[<coef>]`` column per coefficient."""
+        one ``dfbetas[<coef>]`` column per coefficient.
+        """
         cols = {"rstudent": self.rstudent, "dffits": self.dffits, "cook_d": self.cook_d,
                 "cov_r": self.cov_r, "tau2_del": self.tau2_del, "QE_del": self.QE_del,
                 "hat": self.hat, "weight": self.weight, "inf": self.inf.astype(bool)}
@@ -756,7 +760,8 @@ class InfluenceResult:
 @dataclass(repr=False, eq=False)
 class CumulResult:
     """Cumulative meta-analysis (metafor's ``cumul``): row i is the fit of the first i studies
-    in the chosen order."""
+    in the chosen order.
+    """
 
     k: np.ndarray
     estimate: np.ndarray

@@ -283,7 +283,7 @@ def _change(measure, a, index):
 
 
 def _add_to_cells(cells, add, to, zero_rows):
-    """metafor's add/to rule applied to a list of cell arrays (in place on copies)."""
+    """Metafor's add/to rule applied to a list of cell arrays (in place on copies)."""
     cells = [c.copy() for c in cells]
     if to == "all":
         cells = [c + add for c in cells]

@@ -36,7 +36,7 @@ def atomic_write(
     newline: str | None = "\n",
     makedirs: bool = True,
 ) -> Iterator[IO[Any]]:
-    """Open a temporary file next to ``path`` and move it into place when the block succeeds.
+    r"""Open a temporary file next to ``path`` and move it into place when the block succeeds.
 
     The temporary file is created in the same directory as ``path`` (so :func:`os.replace` is an
     atomic rename on POSIX and Windows), flushed and ``fsync``-ed, given the permissions a
@@ -64,7 +64,7 @@ def atomic_write(
 
     Examples
     --------
-    >>> with atomic_write("results/values/example.tex") as fh:  # doctest: +SKIP
+    >>> with atomic_write("out/example.tex") as fh:  # doctest: +SKIP
     ...     fh.write("\\\\newcommand{\\\\Example}{1}\\n")
     """
     if mode not in ("w", "wb", "wt"):

@@ -69,7 +69,8 @@ def _proportion_at_least(T, obs, ok):
     least the observed one (ties within COMPTOL). Statistics that are undefined (NaN, 0/0
     under a perfect fit) in a permutation are left out of its column; a column whose observed
     statistic is undefined gets NaN. Infinite statistics (a perfect fit with a non-zero
-    estimate) compare as such."""
+    estimate) compare as such.
+    """
     valid = ok[:, None] & ~np.isnan(T)
     hits = valid & (T >= obs[None, :] - COMPTOL)
     n = valid.sum(axis=0)

@@ -382,19 +382,23 @@ class TrimfillResult:
     # convenience: the refitted model's main results
     @property
     def beta(self):
+        """The refitted model's ``beta``."""
         return self.fit.beta
 
     @property
     def se(self):
+        """The refitted model's ``se``."""
         return self.fit.se
 
     @property
     def tau2(self):
+        """The refitted model's ``tau2``."""
         return self.fit.tau2
 
     def to_dict(self) -> dict:
         """JSON-serialisable: k0, its SE, side, estimator, R0's p-value, the filled data and
-        the refitted model's ``to_dict()`` under ``"fit"``."""
+        the refitted model's ``to_dict()`` under ``"fit"``.
+        """
         return {
             "k0": int(self.k0), "se_k0": _num(self.se_k0), "side": self.side,
             "estimator": self.estimator, "p_k0": _num(self.p_k0),

@@ -201,7 +201,7 @@ class RMAResult:
 
     @property
     def model_label(self) -> str:
-        """metafor's model heading, e.g. 'Random-Effects Model'."""
+        """Metafor's model heading, e.g. 'Random-Effects Model'."""
         if self.method == "EE":
             return "Equal-Effects Model" if self.int_only else "Fixed-Effects with Moderators Model"
         return "Random-Effects Model" if self.int_only else "Mixed-Effects Model"
@@ -262,7 +262,8 @@ class RMAResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table: one row per coefficient (``estimate, se, zval|tval, pval, ci_lb,
-        ci_ub``), indexed by coefficient name."""
+        ci_ub``), indexed by coefficient name.
+        """
         stat = "zval" if self.dfs is None else "tval"
         df = pd.DataFrame(
             {

@@ -96,7 +96,7 @@ class RobustResult:
 
     @property
     def tval(self) -> np.ndarray:
-        """t statistics (same as :attr:`zval`, metafor's slot name)."""
+        """T statistics (same as :attr:`zval`, metafor's slot name)."""
         return self.zval
 
     def to_dict(self) -> dict:
@@ -440,7 +440,7 @@ def _cr2(X, e, bread, groups, theta, n):
 
 
 def _satterthwaite(c, h):
-    """df = E[V]^2 / (Var[V] / 2) for ``V = sum_j (b_j' e_j)^2`` (one coefficient).
+    """Df = E[V]^2 / (Var[V] / 2) for ``V = sum_j (b_j' e_j)^2`` (one coefficient).
 
     ``c_j = b_j' M_j b_j`` and ``h_j`` (rows of ``H``) give the J x J covariance matrix
     ``P = diag(c) - H H'`` of the terms without forming it.

@@ -12,13 +12,12 @@ each against metafor 3.8's formulas written out by hand.
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import numpy as np
 import pandas as pd
 import pytest
-
-import importlib
 
 es = importlib.import_module("ketameta.escalc")
 from ketameta.errors import ModelError

@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import pytest
 from pybtex.database import parse_file, parse_string
 
-from ketameta.outputs.citations import Citations
 from ketameta.errors import InputError
+from ketameta.outputs.citations import Citations
 
 BIB = r"""
 @article{luckenbaugh2014,

@@ -20,7 +20,6 @@ from ketameta import diagnostics
 from ketameta.diagnostics import cumul, influence, leave1out
 from ketameta.errors import ModelError
 from ketameta.pubbias import _kendall_exact_cdf, ranktest, regtest, trimfill
-
 from tests.conftest import load_fixture
 
 RTOL = 1e-9

@@ -16,7 +16,6 @@ import pytest
 from ketameta.errors import InputError, InputErrors
 from ketameta.evidence import (
     EFFECT_COLUMNS,
-    EFFECT_NUMERIC,
     STUDY_COLUMNS,
     data_gaps,
     load_evidence,

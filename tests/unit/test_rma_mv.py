@@ -3,6 +3,7 @@ reduction to rma with one row per cluster, ML/REML, boundary, invariance, inputs
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
@@ -10,8 +11,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-import importlib
 
 rma_mv_module = importlib.import_module("ketameta.rma_mv")
 from ketameta.errors import ModelError

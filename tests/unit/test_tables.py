@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ketameta.outputs.citations import Citations
 from ketameta.errors import InputError
 from ketameta.io import atomic_write
-from ketameta.outputs.tables import Table
+from ketameta.outputs.citations import Citations
 from ketameta.outputs.format import (
     escape_html,
     escape_latex,
@@ -24,6 +23,7 @@ from ketameta.outputs.format import (
     fmt_num,
     fmt_p,
 )
+from ketameta.outputs.tables import Table
 
 NASTY = "<script>alert(1)</script> & 50% of_x #1 $5 {a} ~b ^c \\d |e"
 

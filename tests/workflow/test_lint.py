@@ -24,7 +24,7 @@ def test_snakemake_lint_only_conda_advice():
     text = proc.stdout + proc.stderr
     lints = re.findall(r"^\s+\* (.+?):?$", text, re.M)
     assert lints, f"no lint output parsed:\n{text[-2000:]}"
-    others = sorted({l for l in lints if not l.startswith(ALLOWED)})
+    others = sorted({x for x in lints if not x.startswith(ALLOWED)})
     assert not others, f"unexpected lints: {others}"
     rules = re.findall(r"^Lints for rule (\w+)", text, re.M)
     assert len(rules) == len(lints)
@@ -42,4 +42,25 @@ def test_every_rule_has_log_docstring_and_named_io():
         assert "log:" in b, f"rule {name} has no log"
         for section in ("input:", "output:"):
             body = b.split(section)[1].split(":\n")[0]
-            assert re.search(r"^\s+\w+=", body, re.M), f"rule {name}: unnamed {section}"
+            # named: key=value, or **f() where f returns a dict of named files
+            assert re.search(r"^\s+(\w+=|\*\*\w+\()", body, re.M), f"rule {name}: unnamed {section}"
+
+
+def _tool(name):
+    path = Path(sys.executable).with_name(name)
+    if not path.exists():
+        pytest.fail(f"{name} is not installed in the project environment (requirements.lock)")
+    return str(path)
+
+
+def test_ruff_with_pydocstyle_passes():
+    """ruff (pyflakes, pycodestyle, isort, numpydoc-style docstrings): see pyproject.toml."""
+    proc = subprocess.run([_tool("ruff"), "check", "src", "workflow/scripts", "tests", "benchmarks"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_snakefmt_leaves_the_workflow_unchanged():
+    proc = subprocess.run([_tool("snakefmt"), "--check", "Snakefile", "workflow/rules"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

@@ -210,6 +210,17 @@ def real_run(tmp_path_factory):
     return root
 
 
+def test_real_outputs_match_the_committed_digests(real_run):
+    """Every output byte-identical to tests/workflow/output_digests.txt (`make digests` updates it
+    in a commit that is meant to change results)."""
+    from .digests import digests, read_committed
+
+    now, committed = digests(real_run / "results"), read_committed()
+    changed = sorted(k for k in committed.keys() & now.keys() if committed[k] != now[k])
+    assert (changed, sorted(committed.keys() - now.keys()), sorted(now.keys() - committed.keys())) \
+        == ([], [], []), "outputs changed: run `make digests` if the change is intended"
+
+
 def test_real_headline_estimates_recomputed_from_effect_sizes(real_run):
     """Issue 6: every pooled headline number in the tables, recomputed without the workflow."""
     import yaml

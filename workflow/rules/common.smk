@@ -9,7 +9,6 @@ from ketameta.synthesis.workflow import (
     load_and_validate,
 )
 
-
 # Raises a clear error naming file, line and column (data) or key (config) on bad input.
 EVIDENCE = load_and_validate(
     config,
@@ -42,7 +41,9 @@ def get_final_output():
         out += [f"results/effect_sizes/{a}.csv", f"results/fits/{a}.json"]
         out += expand("results/tables/{a}.{ext}", a=a, ext=TABLE_FORMATS)
     out += expand("results/figures/{a}.{ext}", a=FIGURE_ANALYSES, ext=FIGURE_FORMATS)
-    out += expand("results/tables/{t}.{ext}", t=("claims", "sensitivity"), ext=TABLE_FORMATS)
+    out += expand(
+        "results/tables/{t}.{ext}", t=("claims", "sensitivity"), ext=TABLE_FORMATS
+    )
     out += [
         "results/tables/studies.csv",
         "results/tables/data_gaps.csv",

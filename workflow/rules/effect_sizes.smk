@@ -9,10 +9,10 @@ rule compute_effect_sizes:
     output:
         effect_sizes="results/effect_sizes/{analysis}.csv",
         excluded="results/effect_sizes/{analysis}.excluded.csv",
+    log:
+        "results/logs/compute_effect_sizes/{analysis}.log",
     params:
         spec=analysis_spec,
         digest=analysis_digest,
-    log:
-        "results/logs/compute_effect_sizes/{analysis}.log",
     script:
         "../scripts/compute_effect_sizes.py"

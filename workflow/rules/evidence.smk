@@ -14,10 +14,10 @@ rule prepare_evidence:
         bib=EVIDENCE_FILES["bib"],
         warnings=EVIDENCE_FILES["warnings"],
         digest=EVIDENCE_FILES["digest"],
-    params:
-        warnings=EVIDENCE.warnings,
     log:
         "results/logs/prepare_evidence/prepare_evidence.log",
+    params:
+        warnings=EVIDENCE.warnings,
     script:
         "../scripts/prepare_evidence.py"
 
@@ -27,8 +27,6 @@ rule summarise_evidence:
     input:
         **evidence_inputs(),
         warnings=EVIDENCE_FILES["warnings"],
-    params:
-        digest=evidence_digest,
     output:
         studies_csv="results/tables/studies.csv",
         studies_md="results/tables/studies.md",
@@ -40,6 +38,8 @@ rule summarise_evidence:
         warnings="results/tables/input_warnings.csv",
     log:
         "results/logs/summarise_evidence/summarise_evidence.log",
+    params:
+        digest=evidence_digest,
     script:
         "../scripts/summarise_evidence.py"
 
@@ -48,13 +48,13 @@ rule write_references:
     """Write the complete reference list (Markdown, HTML, BibTeX subset of cited entries)."""
     input:
         **evidence_inputs(),
-    params:
-        digest=evidence_digest,
     output:
         md="results/references.md",
         html="results/references.html",
         bib="results/references.bib",
     log:
         "results/logs/write_references/write_references.log",
+    params:
+        digest=evidence_digest,
     script:
         "../scripts/write_references.py"

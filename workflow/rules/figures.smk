@@ -9,13 +9,17 @@ rule plot_figure:
         bib=EVIDENCE_FILES["bib"],
     output:
         pdf="results/figures/{analysis}.pdf",
-        svg=report("results/figures/{analysis}.svg", caption="../report/figure.rst",
-                   category="Figures", subcategory="{analysis}"),
+        svg=report(
+            "results/figures/{analysis}.svg",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="{analysis}",
+        ),
         png="results/figures/{analysis}.png",
-    params:
-        spec=analysis_spec,
     log:
         "results/logs/plot_figure/{analysis}.log",
+    params:
+        spec=analysis_spec,
     script:
         "../scripts/plot_figure.py"
 
@@ -27,13 +31,16 @@ rule plot_prisma:
         fits=all_fits,
     output:
         pdf="results/figures/prisma.pdf",
-        svg=report("results/figures/prisma.svg", caption="../report/prisma.rst",
-                   category="Figures"),
+        svg=report(
+            "results/figures/prisma.svg",
+            caption="../report/prisma.rst",
+            category="Figures",
+        ),
         png="results/figures/prisma.png",
+    log:
+        "results/logs/plot_prisma/prisma.log",
     params:
         prisma=config.get("prisma", {}),
         digest=evidence_digest,
-    log:
-        "results/logs/plot_prisma/prisma.log",
     script:
         "../scripts/plot_prisma.py"

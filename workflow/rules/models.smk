@@ -5,16 +5,16 @@
 rule fit_model:
     """Fit the configured model(s) of one analysis and write their summaries as JSON."""
     input:
+        **evidence_inputs(),
         effect_sizes="results/effect_sizes/{analysis}.csv",
         # descriptive kinds (approaches) also read the study sheet
-        **evidence_inputs(),
     output:
         fit="results/fits/{analysis}.json",
+    log:
+        "results/logs/fit_model/{analysis}.log",
     params:
         spec=analysis_spec,
         digest=analysis_digest,
-    log:
-        "results/logs/fit_model/{analysis}.log",
     script:
         "../scripts/fit_model.py"
 
@@ -26,10 +26,10 @@ rule run_sensitivity:
         **evidence_inputs(),
     output:
         fit="results/fits/sensitivity.json",
+    log:
+        "results/logs/run_sensitivity/sensitivity.log",
     params:
         config=sensitivity_config,
         digest=evidence_digest,
-    log:
-        "results/logs/run_sensitivity/sensitivity.log",
     script:
         "../scripts/run_sensitivity.py"

@@ -31,10 +31,11 @@ rule build_report:
         values="results/values/values.json",
     output:
         html="results/report.html",
+    log:
+        "results/logs/build_report/report.log",
     params:
         analyses=config["analyses"],
         level=config["level"],
-    log:
-        "results/logs/build_report/report.log",
+        sources=[config["evidence"][k] for k in ("studies", "effects", "bib")],
     script:
         "../scripts/build_report.py"

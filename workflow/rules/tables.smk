@@ -9,15 +9,19 @@ rule make_table:
         excluded="results/effect_sizes/{analysis}.excluded.csv",
         bib=EVIDENCE_FILES["bib"],
     output:
-        csv=report("results/tables/{analysis}.csv", caption="../report/table.rst",
-                   category="Tables", subcategory="{analysis}"),
+        csv=report(
+            "results/tables/{analysis}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="{analysis}",
+        ),
         md="results/tables/{analysis}.md",
         tex="results/tables/{analysis}.tex",
         html="results/tables/{analysis}.html",
-    params:
-        spec=analysis_spec,
     log:
         "results/logs/make_table/{analysis}.log",
+    params:
+        spec=analysis_spec,
     script:
         "../scripts/make_table.py"
 
@@ -25,21 +29,24 @@ rule make_table:
 rule make_claims_table:
     """Set each claim of the source article against what the synthesized data say."""
     input:
-        fits=claims_inputs,
         **evidence_inputs(),
+        fits=claims_inputs,
     output:
-        csv=report("results/tables/claims.csv", caption="../report/claims.rst",
-                   category="Claims"),
+        csv=report(
+            "results/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
         md="results/tables/claims.md",
         tex="results/tables/claims.tex",
         html="results/tables/claims.html",
+    log:
+        "results/logs/make_claims_table/claims.log",
     params:
         claims=config["claims"],
         grades=config["grades"],
         analyses=config["analyses"],
         digest=evidence_digest,
-    log:
-        "results/logs/make_claims_table/claims.log",
     script:
         "../scripts/make_claims_table.py"
 
@@ -49,8 +56,11 @@ rule make_sensitivity_table:
     input:
         fit="results/fits/sensitivity.json",
     output:
-        csv=report("results/tables/sensitivity.csv", caption="../report/sensitivity.rst",
-                   category="Sensitivity"),
+        csv=report(
+            "results/tables/sensitivity.csv",
+            caption="../report/sensitivity.rst",
+            category="Sensitivity",
+        ),
         md="results/tables/sensitivity.md",
         tex="results/tables/sensitivity.tex",
         html="results/tables/sensitivity.html",

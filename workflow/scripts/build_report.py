@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(inp, html_path, analyses, level):
+def main(inp, html_path, analyses, level, sources):
     fits = {Path(p).stem: read_json(p) for p in inp["fits"]}
     figures = {Path(p).stem: p for p in inp["figures"]}
     tables = {Path(p).stem: p for p in inp["tables"]}
@@ -52,10 +52,10 @@ def main(inp, html_path, analyses, level):
                  subtitle="Dissociation and response; durability of a single infusion; "
                           "infusion vs ketamine-assisted psychotherapy",
                  meta={"Confidence level": f"{level:g}%",
-                       "Built from": "data/studies.csv, data/effects.csv, data/references.bib"})
+                       "Built from": ", ".join(sources)})
 
 
 if __name__ == "__main__":
     logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
     main(snakemake.input, snakemake.output.html, snakemake.params.analyses,
-         snakemake.params.level)
+         snakemake.params.level, snakemake.params.sources)

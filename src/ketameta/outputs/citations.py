@@ -247,7 +247,7 @@ class Citations:
     # ---- formatted references ------------------------------------------------------------
 
     def entry(self, key: str, fmt: str = "text") -> str:
-        """One reference formatted by the pybtex style and rendered for ``fmt``.
+        r"""One reference formatted by the pybtex style and rendered for ``fmt``.
 
         Parameters
         ----------

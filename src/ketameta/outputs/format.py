@@ -180,6 +180,7 @@ def escape_markdown(text: Any, *, block: bool = False) -> str:
 
 
 def is_missing(x: Any) -> bool:
+    """Whether ``x`` is a missing value (None, NA, NaT or NaN)."""
     if x is None or x is pd.NA or x is pd.NaT:
         return True
     try:

@@ -56,7 +56,7 @@ _LABEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_:.\-]*$")
 
 @dataclass
 class Table:
-    """A results table with its title, caption, notes and references.
+    r"""A results table with its title, caption, notes and references.
 
     Parameters
     ----------
@@ -323,7 +323,7 @@ class Table:
         return "\n\n".join(parts) + "\n"
 
     def to_csv(self, path: str | Path, *, notes: bool = True) -> list[Path]:
-        """Write the raw values as CSV (and the notes to a sidecar file).
+        r"""Write the raw values as CSV (and the notes to a sidecar file).
 
         The CSV has a header row and one row per table row, numbers at full precision, missing
         values as empty cells, UTF-8, ``\\n`` line endings: ``pandas.read_csv(path)`` gives the

@@ -26,7 +26,7 @@ rules, applied mechanically):
 
 from __future__ import annotations
 
-import math
+from .text import fmt, fmt_ci
 
 __all__ = ["assess_claims", "VERDICTS", "RULES", "fmt", "fmt_ci"]
 
@@ -34,16 +34,6 @@ __all__ = ["assess_claims", "VERDICTS", "RULES", "fmt", "fmt_ci"]
 RULES = ("association", "duration", "dose", "dose_range")
 
 VERDICTS = ("supported", "mixed", "not supported", "insufficient data")
-
-
-def fmt(x, d=2):
-    """A number with d decimals, NA when missing."""
-    return "NA" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
-
-
-def fmt_ci(est, lo, hi, d=2):
-    """``est [lo, hi]`` with d decimals."""
-    return f"{fmt(est, d)} [{fmt(lo, d)}, {fmt(hi, d)}]"
 
 
 def _findings(aid, fits, specs):
@@ -100,7 +90,8 @@ def _association(claim, fits, specs=None):
 
 def _last_significant_days(ev, grades, spec=None):
     """Per primary study: the latest time with a significant benefit on depression severity,
-    among the studies the durability analysis admits (its route/schedule/dose/drug filters)."""
+    among the studies the durability analysis admits (its route/schedule/dose/drug filters).
+    """
     from .select import STUDY_FILTER_COLUMNS, as_list, candidate_rows
 
     rows = candidate_rows(ev, "durability")

@@ -41,6 +41,7 @@ def write_json(obj, path) -> None:
 
 
 def read_json(path):
+    """Read a JSON file written by :func:`write_json`."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 

@@ -1,5 +1,6 @@
 """Shared machinery of the pooled analysis kinds: pooling one window, per-window pools, and
-the per-study-plus-pooled table rows they share (correlation, slopes, durability)."""
+the per-study-plus-pooled table rows they share (correlation, slopes, durability).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ TEST_NAMES = {"z": "Wald z", "t": "t (k - p df)", "knha": "Knapp-Hartung (t, k -
 
 
 def z_crit(level):
+    """The two-sided normal quantile of a confidence level in percent."""
     return float(stats.norm.isf((1 - level / 100) / 2))
 
 
@@ -112,6 +114,7 @@ def pool(es: pd.DataFrame, measure, method, test, level, label=""):
 
 
 def pool_windows(es, windows, level, measure, method, test):
+    """One pool per window (one row per study: the largest n, then the latest time in the window)."""
     res = []
     for w in windows:
         lo, hi = w["from_days"], w["to_days"]
@@ -129,6 +132,7 @@ def pool_windows(es, windows, level, measure, method, test):
 
 
 def num(x):
+    """``x`` as a float (NaN when missing or not a number)."""
     if x is None:
         return np.nan
     try:
@@ -139,6 +143,7 @@ def num(x):
 
 
 def time_label(days, text=None):
+    """The reported time wording, or a label from the time in days."""
     if isinstance(text, str) and text:
         return text
     if days is None or (isinstance(days, float) and math.isnan(days)):
@@ -150,6 +155,7 @@ def time_label(days, text=None):
 
 
 def common_notes(fit, spec):
+    """The notes every pooled table carries: estimator and test, sign convention, measure."""
     notes = []
     if fit.get("method"):
         notes.append(f"Estimator: {fit['method']} (tau^2); test: "

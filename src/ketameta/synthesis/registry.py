@@ -1,4 +1,8 @@
-"""The registry of analysis kinds: one module per kind, found by the config's ``type``."""
+"""The registry of analysis kinds: one module per kind, found by the config's ``type``.
+
+Every module of :mod:`ketameta.synthesis.kinds` registers its kind when imported; importing
+:mod:`ketameta.synthesis` imports them all.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,6 @@ def register(cls):
 
 def kind_of(spec_or_type) -> AnalysisKind:
     """The kind of an analysis spec, a fit record (both have ``type``) or a type name."""
-    from . import kinds  # noqa: F401  (imports every kind module, which registers it)
-
     t = spec_or_type if isinstance(spec_or_type, str) else spec_or_type["type"]
     try:
         return KINDS[t]

@@ -1,5 +1,6 @@
 """Sensitivity of the headline estimates: estimator, test, leave-one-out, evidence grades and
-the handling of unknown sample sizes -- one long table."""
+the handling of unknown sample sizes -- one long table.
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ __all__ = ["claims_table", "sensitivity_table", "studies_table", "gaps_table"]
 
 
 def claims_table(claims: list[dict], cit) -> Table:
+    """The claims table: each claim, what the data say, k and the verdict."""
     df = pd.DataFrame(claims)
     return Table(df, title="Claims of the source article set against the synthesized data",
                  notes=["Verdicts follow fixed rules (see ketameta.synthesis.claims): supported / "
@@ -26,6 +27,7 @@ def claims_table(claims: list[dict], cit) -> Table:
 
 
 def sensitivity_table(df: pd.DataFrame) -> Table:
+    """How each headline estimate moves under the sensitivity variants."""
     df = df.copy()
     for c in ("estimate", "ci_lb", "ci_ub", "pval", "k"):
         if c not in df:
@@ -46,6 +48,7 @@ def sensitivity_table(df: pd.DataFrame) -> Table:
 
 
 def studies_table(ev, cit) -> Table:
+    """Characteristics of every study and source."""
     st = ev.studies.reset_index()
     cols = ["study_id", "citation_key", "role", "design", "population", "drug", "route",
             "dose_mg_kg", "infusion_min", "schedule", "setting", "control", "psychotherapy", "n"]
@@ -60,6 +63,7 @@ def studies_table(ev, cit) -> Table:
 
 
 def gaps_table(gaps: pd.DataFrame, cit) -> Table:
+    """The data-gaps table."""
     df = gaps.copy()
     key = "citation_key" if "citation_key" in df.columns else None
     return Table(df, title="Data gaps: numbers an analysis needs that the sources do not give",

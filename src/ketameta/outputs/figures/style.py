@@ -133,6 +133,7 @@ def figure_width(width: str | float) -> float:
 
 
 def styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Apply :data:`STYLE` while a figure function builds its figure."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
         with matplotlib.rc_context(STYLE):
@@ -142,6 +143,7 @@ def styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
 
 
 def new_figure(width: float, height: float, layout: str | None = None) -> Figure:
+    """A figure of the given size (inches) with an Agg canvas (no pyplot state)."""
     fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig
@@ -196,6 +198,7 @@ def savefig_all(
 
 
 def frame(rows: Any, required: Sequence[str], what: str) -> pd.DataFrame:
+    """Rows as a DataFrame that has the ``required`` columns (ValueError naming ``what`` otherwise)."""
     if isinstance(rows, pd.DataFrame):
         df = rows.copy()
     else:
@@ -239,6 +242,7 @@ def wrap(
 
 
 def truncate(fig: Figure, text: str, width_in: float, size: float, weight: str = "normal") -> str:
+    """Shorten ``text`` with an ellipsis until it fits ``width_in`` inches."""
     if text_width(fig, text, size, weight) <= width_in:
         return text
     while text and text_width(fig, text + "\u2026", size, weight) > width_in:
@@ -247,6 +251,7 @@ def truncate(fig: Figure, text: str, width_in: float, size: float, weight: str =
 
 
 def nice_ratio_ticks(lo: float, hi: float) -> list[float]:
+    """Tick positions for a log-scaled ratio axis between ``lo`` and ``hi``."""
     cands = []
     for e in range(-4, 5):
         for m in (1, 2, 5):
@@ -262,11 +267,13 @@ def nice_ratio_ticks(lo: float, hi: float) -> list[float]:
 
 
 def fmt_tick(v: float, _pos: Any = None) -> str:
+    """A tick label with up to 6 significant digits and a typographic minus."""
     s = f"{v:.6g}"
     return s.replace("-", "\u2212")
 
 
 def as_float(a: Any) -> np.ndarray:
+    """``a`` as a float array."""
     return np.asarray(a, dtype=float)
 
 

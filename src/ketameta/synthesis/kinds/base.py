@@ -103,5 +103,6 @@ class AnalysisKind:
     def findings(self, fit: dict, spec) -> list[dict]:
         """What the fit says, for the claims table: dicts with ``text`` and, for estimates,
         ``estimate``, ``ci_lb``, ``ci_ub``, ``k``, ``studies`` and ``tally`` (counts towards a
-        verdict); for directions ``domain``, ``n_plus`` and ``n_clear``."""
+        verdict); for directions ``domain``, ``n_plus`` and ``n_clear``.
+        """
         return []

@@ -12,7 +12,8 @@ __all__ = ["Correlation"]
 @register
 class Correlation(PooledKind):
     """Correlations between acute dissociation and improvement, pooled on Fisher's z per window
-    (random effects; Knapp & Hartung 2003 by default), back-transformed to r."""
+    (random effects; Knapp & Hartung 2003 by default), back-transformed to r.
+    """
 
     type = "correlation"
 
@@ -65,6 +66,6 @@ class Correlation(PooledKind):
 
 
 def _ci(est, lo, hi, d=2):
-    from ..claims import fmt_ci
+    from ..text import fmt_ci
 
     return fmt_ci(est, lo, hi, d)

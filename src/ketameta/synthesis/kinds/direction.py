@@ -218,7 +218,7 @@ class Direction(AnalysisKind):
 
     def findings(self, fit, spec):
         """One finding per domain (with its name, so a claim picks its own domain)."""
-        from ..claims import fmt
+        from ..text import fmt
 
         out = []
         for d in fit["domains"]:

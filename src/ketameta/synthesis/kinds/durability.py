@@ -22,7 +22,8 @@ __all__ = ["Durability", "time_course"]
 
 def time_course(es, spec):
     """Three-level time-course model (effect on log days, time points nested in studies) with
-    cluster-robust (CR2) inference; the latest time the benefit is distinguishable from zero."""
+    cluster-robust (CR2) inference; the latest time the benefit is distinguishable from zero.
+    """
     tc = spec.get("time_course") or {}
     k, n_cl = len(es), es["study_id"].nunique()
     if n_cl < 3 or k < 4 or es["time_days"].nunique() < 2:
@@ -104,7 +105,8 @@ def time_course(es, spec):
 @register
 class Durability(PooledKind):
     """The effect of one dose versus control pooled per time point, and a three-level time-course
-    model on log(days) with cluster-robust CR2 inference (Pustejovsky & Tipton 2018)."""
+    model on log(days) with cluster-robust CR2 inference (Pustejovsky & Tipton 2018).
+    """
 
     type = "durability"
 
@@ -233,10 +235,11 @@ class Durability(PooledKind):
 
     def findings(self, fit, spec):
         """Per-time-point pools in one line, and the time course."""
-        from ..claims import fmt_ci
+        from ..text import fmt_ci
 
         bt = fit["measure"] == "OR"
-        pts = [f"{p['label']}: {fmt_ci(p.get('estimate_bt') if bt else p.get('estimate'), p.get('ci_lb_bt') if bt else p.get('ci_lb'), p.get('ci_ub_bt') if bt else p.get('ci_ub'))} (k = {p['k']})"
+        s = "_bt" if bt else ""
+        pts = [f"{p['label']}: {fmt_ci(p.get('estimate' + s), p.get('ci_lb' + s), p.get('ci_ub' + s))} (k = {p['k']})"
                for p in fit["pools"] if p["k"] > 0]
         return [{"text": f"{fit['title']} ({'OR' if bt else fit['measure']}) -- " + "; ".join(pts),
                  "time_course": fit.get("time_course") or {}}]

@@ -75,7 +75,8 @@ def _shared_controls(d):
 @register
 class Metareg(AnalysisKind):
     """Mixed-effects meta-regression on one moderator (Raudenbush 2009), Knapp-Hartung test and a
-    permutation p-value (Higgins & Thompson 2004); exploratory below ``exploratory_k`` studies."""
+    permutation p-value (Higgins & Thompson 2004); exploratory below ``exploratory_k`` studies.
+    """
 
     type = "metareg"
     has_figure = True
@@ -269,7 +270,7 @@ class Metareg(AnalysisKind):
 
     def findings(self, fit, spec):
         """The slope on the moderator."""
-        from ..claims import fmt, fmt_ci
+        from ..text import fmt, fmt_ci
 
         return [{"text": f"meta-regression slope on {fit['moderator']}: "
                          f"{fmt_ci(fit['slope'], fit['slope_ci_lb'], fit['slope_ci_ub'], 3)} "

@@ -30,7 +30,7 @@ class Slopes(PooledKind):
 
     def findings(self, fit, spec):
         """The pooled slope (a single study does not count towards a verdict)."""
-        from ..claims import fmt_ci
+        from ..text import fmt_ci
 
         out = []
         for p in fit["pools"]:
