@@ -72,7 +72,7 @@ EFFECTS = [
          passage="odds ratio=2.85, 95% CI=1.14, 7.15 at day 1"),
     # line 5
     dict(COMMON, effect_id="e_means", question="durability", outcome="depression_severity", scale="MADRS",
-         arm="ketamine vs saline", time_value="1", time_unit="day", time_text="Day 1", form="means_sds",
+         arm="ketamine vs saline", time_value="1", time_unit="day", time_text="Day 1", form="means_sds", value_type="endpoint",
          m1i="12.7", sd1i="7.6", n1i="20", m2i="16.4", sd2i="10.0", n2i="19", benefit_sign="-1", direction="+",
          significant="NR", passage="Day 1 | 12.7 | 7.6 | 20 | 16.4 | 10.0 | 19 |"),
     # line 6
@@ -81,7 +81,7 @@ EFFECTS = [
          direction="+", significant="NR", passage="55% for the ketamine group and 30% for the saline group"),
     # line 7
     dict(COMMON, effect_id="e_d", question="durability", outcome="depression_severity", scale="MADRS",
-         arm="ketamine vs saline", time_value="40", time_unit="min", time_text="Within 40 minutes", form="d_ci",
+         arm="ketamine vs saline", time_value="40", time_unit="min", time_text="Within 40 minutes", form="d_ci", value_type="model_based",
          estimate="0.52", ci_lb="0.28", ci_ub="0.76", level="95", benefit_sign="1", direction="+",
          significant="yes", passage="Within 40 minutes ... (d=0.52, 95% confidence interval [CI], 0.28-0.76)"),
     # line 8

@@ -109,6 +109,9 @@ def _eff(eid, sid, question, outcome, form, time=None, unit=None, scale="MADRS",
                source=sid if form != "not_found" else "",
                grade="P" if form != "not_found" else "",
                locator="Table 2" if form != "not_found" else "", notes=notes)
+    if outcome in ("depression_severity", "suicidal_ideation", "anxiety") and form in (
+            "means_sds", "means_ses", "md_ci", "md_se", "md_t", "d_ci", "d_p", "d_only", "change_t", "mean_change"):
+        row["value_type"] = "change" if form in ("change_t", "mean_change") else "endpoint"
     for k, v in nums.items():
         row[k] = _fmt(v)
     if form == "p" or "p" in nums:

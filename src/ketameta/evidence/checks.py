@@ -56,6 +56,7 @@ FORMS = {
     "md_t": FormSpec("mean difference with t and df (or arm ns)"),
     "f_df": FormSpec("F statistic with 1 numerator df: estimate = F, df = denominator df"),
     "means_sds": FormSpec("per-arm means/SDs/ns (arm 1 = ketamine; arm 2 = control)"),
+    "means_ses": FormSpec("per-arm means with standard errors and ns"),
     "change_t": FormSpec("within-arm mean change with t and df"),
     "events": FormSpec("per-arm event counts (ai/n1i ketamine; ci/n2i control)"),
     "pct": FormSpec("percentages as reported (pct1 ketamine, pct2 control)"),
@@ -135,8 +136,12 @@ def _p_from_r(r, n):
     return float(2 * stats.t.sf(abs(t), n - 2))
 
 
-def validate_effects(frame, file="data/effects.csv", study_ids=None, bib_keys=None, warnings=None):
-    """Cross-cell checks of a raw effects frame; return a list of InputError (warnings appended)."""
+def validate_effects(frame, file="data/effects.csv", study_ids=None, bib_keys=None, warnings=None, design=None):
+    """Cross-cell checks of a raw effects frame; return a list of InputError (warnings appended).
+
+    ``design`` (study_id -> design) enables the crossover check: a result of a crossover trial
+    should say which data it is (``crossover_data``), so that no patient is counted twice.
+    """
     errors = []
     warn = warnings if warnings is not None else []
     _unique(frame, "effect_id", file, errors, "effect_id")
@@ -190,6 +195,10 @@ def validate_effects(frame, file="data/effects.csv", study_ids=None, bib_keys=No
                     errors.append(e)
         # ---- warnings: suspicious but legal
         eid = get["effect_id"]
+        if (design is not None and design.get(sid) == "crossover_rct" and not get.get("crossover_data")
+                and form not in ("not_found", "direction") and get["outcome"] not in MODERATOR_OUTCOMES):
+            warn.append(f"{file}, line {line}, column 'crossover_data': empty for a result of the crossover trial {sid}; "
+                        "it is treated as both periods entered as two arms (the same patients in both)")
         if get["grade"] == "C" or get["grade2"] == "C":
             warn.append(f"{file}, line {line}, column '{'grade' if get['grade'] == 'C' else 'grade2'}': grade C (third-party copy) "
                         f"- {eid} is used only in sensitivity analyses")

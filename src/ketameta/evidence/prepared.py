@@ -14,8 +14,13 @@ from .load import Evidence, load_evidence
 
 __all__ = ["write_prepared", "read_prepared", "SHEETS"]
 
-#: the sheets copied (keys of the input/output mappings)
-SHEETS = ("studies", "effects", "bib")
+#: the sheets copied (keys of the input/output mappings; the review sheets only when given)
+SHEETS = ("studies", "effects", "bib", "rob", "screening", "search_log", "watch")
+
+
+def _named(m) -> dict:
+    """A plain dict of named paths (Snakemake's Namedlist or any mapping)."""
+    return {k: str(v) for k, v in m.items()}
 
 
 def write_prepared(inputs: Mapping[str, str], outputs: Mapping[str, str], warnings) -> dict:
@@ -27,8 +32,11 @@ def write_prepared(inputs: Mapping[str, str], outputs: Mapping[str, str], warnin
     """
     from .. import __version__
 
+    inputs, outputs = _named(inputs), _named(outputs)
     record = {"ketameta": __version__, "files": {}}
     for key in SHEETS:
+        if key not in inputs:
+            continue
         data = Path(inputs[key]).read_bytes()
         record["files"][key] = {"source": str(inputs[key]),
                                 "sha256": hashlib.sha256(data).hexdigest()}
@@ -44,5 +52,7 @@ def write_prepared(inputs: Mapping[str, str], outputs: Mapping[str, str], warnin
 
 def read_prepared(paths: Mapping[str, str]) -> Evidence:
     """The evidence base from a validated copy (no second validation)."""
+    paths = _named(paths)
+    review = {k: paths[k] for k in ("rob", "screening", "search_log", "watch") if k in paths}
     return load_evidence(studies=paths["studies"], effects=paths["effects"], bib=paths["bib"],
-                         validate=False)
+                         validate=False, **review)

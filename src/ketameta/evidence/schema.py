@@ -213,6 +213,8 @@ def check_rows(frame, sheet: str, file: str, descriptions: dict | None = None) -
                         what = f"the number(s) in {', '.join(nums)}" if nums else "the reported result"
                         add(f"{what} need provenance: fill '{col}' (source key, grade P/S/C, locator, "
                             "verbatim passage)", col)
+                    elif props.get(col, {}).get("x-missing"):
+                        add(props[col]["x-missing"], col)
                     elif in_form and col not in required:
                         form = rec.get("form")
                         desc = (descriptions or {}).get(form, "")
