@@ -35,7 +35,8 @@ MEASURE_LABELS = {
 OUT_COLUMNS = [
     "effect_id", "study_id", "citation_key", "comparison_id", "outcome", "scale", "arm",
     "time_days", "time_text", "form", "measure", "yi", "vi", "sei", "ci_lb", "ci_ub", "n_total",
-    "n_derived", "dose", "grade", "source", "locator", "derivation", "benefit_sign",
+    "n_derived", "dose", "grade", "source", "locator", "derivation", "benefit_sign", "value_type",
+    "crossover_data",
 ]
 
 
@@ -221,8 +222,14 @@ def _rd(row):
     raise RowSkip(f"form {form} cannot give a risk difference")
 
 
-def _or(row):
+def _or(row, spec=None):
     s = _sign(row)
+    if row["form"] in ("events", "pct") and _crossover(row) is not None:
+        a1, n1, d1 = _events(row, 1)
+        a2, n2, d2 = _events(row, 2)
+        rho, src = _rho(row, spec or {})
+        eff = convert.log_or_crossover(a1, a2, n1, rho, corr_source=src)
+        return s * eff.yi, eff.vi, f"{d1}{d2}{eff.derivation}; sign x{s:+g}"
     if row["form"] in ("events", "pct"):
         a1, n1, d1 = _events(row, 1)
         a2, n2, d2 = _events(row, 2)
@@ -238,9 +245,61 @@ def _or(row):
     raise RowSkip(f"form {row['form']} cannot give an odds ratio")
 
 
-def _smd(row, paired):
+def _crossover(row):
+    """How a crossover trial's row is to be read: None (parallel trial or first-period data),
+    'paired' or 'both_periods' (an empty cell of a crossover trial is read as both periods).
+    """
+    if row.get("study_design") != "crossover_rct":
+        return None
+    how = row.get("crossover_data")
+    how = how if isinstance(how, str) and how else "both_periods"
+    return None if how == "period1" else how
+
+
+def _arm_sd(row, arm):
+    """SD of an arm: as reported, or from its SE (form means_ses), with the derivation."""
+    sd_col, se_col, n_col = ("sd1i", "se1i", "n1i") if arm == 1 else ("sd2i", "se2i", "n2i")
+    sd = _num(row, sd_col)
+    if np.isfinite(sd):
+        return sd, ""
+    se, n = _num(row, se_col), _num(row, n_col)
+    if not (np.isfinite(se) and np.isfinite(n)):
+        raise RowSkip(f"arm {arm}: neither SD nor SE with n reported")
+    eff = convert.sd_from_se(se, n)
+    return eff.yi, f"DERIVED arm {arm} {eff.derivation}; "
+
+
+def _rho(row, spec, sd1=None, sd2=None):
+    """Within-patient correlation of a crossover trial: from the SD of the differences (column
+    ``sd`` of a paired row) when reported, else the configured assumption.
+    """
+    sd_diff = _num(row, "sd")
+    if sd1 is not None and np.isfinite(sd_diff):
+        return convert.correlation_from_sds(sd1, sd2, sd_diff), "from the SD of the within-patient differences"
+    return float(spec.get("crossover_rho", 0.5)), "ASSUMED (config crossover_rho)"
+
+
+def _smd(row, paired, spec=None):
+    spec = spec or {}
     s = _sign(row)
     form = row["form"]
+    how = _crossover(row)
+    if how == "paired" and form == "d_ci":
+        _need(row, "estimate", "ci_lb", "ci_ub")
+        lvl = _num(row, "level")
+        eff = convert.from_ci(_num(row, "estimate"), _num(row, "ci_lb"), _num(row, "ci_ub"),
+                              level=lvl if np.isfinite(lvl) else 95)
+        rho, src = _rho(row, spec)
+        conv = convert.within_d_to_smd(eff.yi, eff.vi, rho, corr_source=src)
+        return s * conv.yi, conv.vi, f"{eff.derivation}; within-patient d of a crossover trial: {conv.derivation}; sign x{s:+g}"
+    if how is not None and form in ("means_sds", "means_ses"):
+        _need(row, "m1i", "n1i", "m2i")
+        sd1, d1 = _arm_sd(row, 1)
+        sd2, d2 = _arm_sd(row, 2)
+        n = _num(row, "n1i")
+        rho, src = _rho(row, spec, sd1, sd2)
+        eff = convert.smd_crossover(_num(row, "m1i"), sd1, _num(row, "m2i"), sd2, n, rho, corr_source=src)
+        return s * eff.yi, eff.vi, f"{d1}{d2}{eff.derivation}; sign x{s:+g}"
     if form == "d_ci":
         _need(row, "estimate", "ci_lb", "ci_ub")
         lvl = _num(row, "level")
@@ -255,13 +314,14 @@ def _smd(row, paired):
         vi = 1 / n1 + 1 / n2 + d * d / (2 * (n1 + n2))
         return s * d, vi, (f"variance of d from arm sizes {n1:g}/{n2:g}: 1/n1 + 1/n2 + "
                            f"d^2/(2(n1+n2)) (Hedges & Olkin 1985); sign x{s:+g}")
-    if form == "means_sds":
-        _need(row, "m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
-        es = escalc("SMD", m1i=[_num(row, "m1i")], sd1i=[_num(row, "sd1i")],
-                    n1i=[_num(row, "n1i")], m2i=[_num(row, "m2i")], sd2i=[_num(row, "sd2i")],
-                    n2i=[_num(row, "n2i")])
+    if form in ("means_sds", "means_ses"):
+        _need(row, "m1i", "n1i", "m2i", "n2i")
+        sd1, d1 = _arm_sd(row, 1)
+        sd2, d2 = _arm_sd(row, 2)
+        es = escalc("SMD", m1i=[_num(row, "m1i")], sd1i=[sd1], n1i=[_num(row, "n1i")],
+                    m2i=[_num(row, "m2i")], sd2i=[sd2], n2i=[_num(row, "n2i")])
         return (s * float(es["yi"].iloc[0]), float(es["vi"].iloc[0]),
-                f"Hedges' g from arm means/SDs/ns (escalc SMD, exact J, vtype LS); sign x{s:+g}")
+                f"{d1}{d2}Hedges' g from arm means/SDs/ns (escalc SMD, exact J, vtype LS); sign x{s:+g}")
     if form == "change_t":
         if paired is None:
             raise RowSkip("within-arm change without the other arm of the contrast")
@@ -326,9 +386,9 @@ def compute(ev, selected: pd.DataFrame, spec: dict):
             elif measure == "RD":
                 yi, vi, der = _rd(row)
             elif measure == "OR":
-                yi, vi, der = _or(row)
+                yi, vi, der = _or(row, spec)
             elif measure == "SMD":
-                yi, vi, der = _smd(row, pairs.get(row.get("comparison_id")))
+                yi, vi, der = _smd(row, pairs.get(row.get("comparison_id")), spec)
             else:
                 raise RowSkip(f"measure {measure!r} not supported for analysis type {atype!r}")
         except RowSkip as exc:
@@ -340,6 +400,8 @@ def compute(ev, selected: pd.DataFrame, spec: dict):
         if not (np.isfinite(yi) and np.isfinite(vi) and vi > 0):
             skipped.append({**row.to_dict(), "reason": "effect size or variance not finite"})
             continue
+        if not np.isfinite(n_total) and _crossover(row) is not None:
+            n_total = _num(row, "n1i") if np.isfinite(_num(row, "n1i")) else _num(row, "n")  # each patient once
         if not np.isfinite(n_total):
             n_total = sum(_num(row, c) for c in ("n1i", "n2i") if np.isfinite(_num(row, c))) \
                 or _num(row, "n")
@@ -354,7 +416,8 @@ def compute(ev, selected: pd.DataFrame, spec: dict):
             "n_total": n_total, "n_derived": bool(n_derived), "dose": row.get("dose"),
             "grade": row.get("grade"), "source": row.get("source"),
             "locator": row.get("locator"), "derivation": der,
-            "benefit_sign": row.get("benefit_sign"),
+            "benefit_sign": row.get("benefit_sign"), "value_type": row.get("value_type"),
+            "crossover_data": row.get("crossover_data") if _crossover(row) else None,
         })
     for eid in used_pair_rows:
         row = selected[selected["effect_id"] == eid].iloc[0]

@@ -18,7 +18,7 @@ from ..errors import InputError
 __all__ = ["candidate_rows", "select_rows", "digest", "as_list", "STUDY_FILTER_COLUMNS"]
 
 #: Filter keys answered from the study sheet (the rest come from the effects sheet).
-STUDY_FILTER_COLUMNS = ("route", "drug", "schedule", "setting", "design")
+STUDY_FILTER_COLUMNS = ("route", "drug", "schedule", "setting", "design", "polarity", "age_group")
 
 
 def as_list(value):
@@ -35,7 +35,8 @@ def _merged(ev) -> pd.DataFrame:
     eff = ev.effects.copy()
     st = ev.studies
     cols = ["citation_key", "role", "design", "drug", "route", "dose_mg_kg", "infusion_min",
-            "schedule", "setting", "control", "n", "population", "diagnosis"]
+            "schedule", "setting", "control", "n", "population", "diagnosis", "polarity", "age_group",
+            "washout_days", "period1_reported"]
     cols = [c for c in cols if c in st.columns]
     joined = st[cols].add_prefix("study_")
     eff = eff.join(joined, on="study_id")
@@ -58,6 +59,15 @@ def _value_matches(series: pd.Series, accepted) -> pd.Series:
         vals = np.asarray([float(a) for a in acc])
         return series.apply(lambda x: bool(np.any(np.isclose(x, vals))) if pd.notna(x) else False)
     return series.astype(str).isin([str(a) for a in acc])
+
+
+def _in_vocabulary(key, accepted) -> bool:
+    """Whether every accepted value of a filter is a legal value of its column (then a filter
+    that selects nothing is a gap in the data, not a misspelling: no error)."""
+    from ..evidence.schema import vocabulary
+
+    allowed = set(vocabulary("studies").get(key, ())) | set(vocabulary("effects").get(key, ()))
+    return bool(allowed) and all(str(a) in allowed for a in as_list(accepted))
 
 
 def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only=True,
@@ -122,7 +132,7 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
                                  column=f"analyses.{aid}.select.{key}")
             col = rows[key]
         ok = _value_matches(col, accepted)
-        if strict and not ok.any():
+        if strict and not ok.any() and not _in_vocabulary(key, accepted):
             known = sorted({str(x) for x in col.dropna().unique()})
             raise InputError(
                 f"select.{key} = {accepted!r} matches none of the rows of question "
@@ -138,7 +148,8 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
     if "max_days" in sel:
         drop(~(rows["time_days"] <= sel["max_days"]), f"time after day {sel['max_days']}")
         together &= rows["time_days"] <= sel["max_days"]
-    if strict and sel and not together.any():
+    if strict and sel and not together.any() and not all(_in_vocabulary(k, v) for k, v in sel.items()
+                                                          if k not in ("min_days", "max_days")):
         # each filter matches some row, but no row matches all of them
         raise InputError(
             f"the filters of analyses.{aid}.select ({', '.join(sel)}) each match some rows of "
