@@ -341,10 +341,12 @@ def _final(blk: _Block, t2, test, btt):
     else:
         beta = bt @ T.T
         vb = T @ At @ T.T
-    if test == "knha":
+    if test in ("knha", "adhoc"):
         Md = np.einsum("nij,nj->ni", M[:, 0], d)
         rss = s[:, 0] - np.einsum("ni,ni->n", 2.0 * c[:, 0] - Md, d)
         s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - p))
+        if test == "adhoc":
+            s2w = np.where(s2w < 1.0, 1.0, s2w)
         vb = vb * s2w[:, None, None]
     se = np.sqrt(np.einsum("nii->ni", vb))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -357,6 +359,6 @@ def _final(blk: _Block, t2, test, btt):
             Ls, oks = _chol(sub)
             QM = np.einsum("ni,ni->n", b, _chol_solve(Ls, b[:, :, None])[:, :, 0])
             QM = np.where(oks, QM, np.nan)
-    if test in ("knha", "t"):
+    if test in ("knha", "adhoc", "t"):
         QM = QM / len(btt)
     return {"beta": beta, "se": se, "zval": zval, "QM": QM, "ok": ok}

@@ -50,7 +50,8 @@ def model_label(method, test, k=None, p=1):
         kind = "equal-effects model" if p == 1 else "fixed-effects meta-regression"
     tau = "" if method == "EE" else f", tau^2 estimator {method}"
     tst = {"z": "Wald z-tests", "t": "t-tests (k - p df)",
-           "knha": "Knapp-Hartung adjustment (t with k - p df)"}[test]
+           "knha": "Knapp-Hartung adjustment (t with k - p df)",
+           "adhoc": "Knapp-Hartung adjustment truncated at 1 (t with k - p df)"}[test]
     return f"{kind}{tau}; {tst}"
 
 

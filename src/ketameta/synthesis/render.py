@@ -18,7 +18,8 @@ from .effects import SIGN_CONVENTION
 __all__ = ["analysis_table", "claims_table", "sensitivity_table", "studies_table",
            "gaps_table", "methods_sentence", "headline_values"]
 
-TEST_NAMES = {"z": "Wald z", "t": "t (k - p df)", "knha": "Knapp-Hartung (t, k - p df)"}
+TEST_NAMES = {"z": "Wald z", "t": "t (k - p df)", "knha": "Knapp-Hartung (t, k - p df)",
+              "adhoc": "Knapp-Hartung, factor >= 1 (t, k - p df)"}
 
 
 def _f(x):

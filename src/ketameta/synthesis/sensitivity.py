@@ -94,7 +94,9 @@ def run_sensitivity(ev, specs: dict, settings: dict, grades) -> pd.DataFrame:
             if t != base.get("test"):
                 s = {**base, "test": t}
                 rows += _variant(ev, s, grades, f"test {t}", {"z": "Wald z", "t": "t",
-                                                              "knha": "Knapp-Hartung"}[t])
+                                                              "knha": "Knapp-Hartung",
+                                                              "adhoc": "Knapp-Hartung, "
+                                                                       "factor >= 1"}[t])
         if settings.get("add_c_grade", True) and "C" not in grades:
             rows += _variant(ev, base, list(grades) + ["C"], "with C-grade sources",
                              "third-party copies admitted")
