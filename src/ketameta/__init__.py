@@ -16,7 +16,7 @@ from .diagnostics import CumulResult, InfluenceResult, Leave1outResult, cumul, i
 from .errors import InputError, InputErrors, KetametaError, ModelError
 from .escalc import MEASURES, escalc, hedges_correction
 from .evidence import Evidence, data_gaps, load_evidence, number_in_passage
-from .permutest import PermutestResult, permutest
+from .permutest import PermutestBatchResult, PermutestResult, permutest, permutest_batch
 from .predict import predict
 from .pubbias import RanktestResult, RegtestResult, TrimfillResult, ranktest, regtest, trimfill
 from .rma import METHODS, TESTS, RMAResult, rma
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "convert", "confint", "ConfintResult", "escalc", "hedges_correction", "MEASURES",
     "permutest", "PermutestResult", "predict", "rma", "RMAResult", "METHODS", "TESTS",
-    "rma_batch", "RMABatchResult",
+    "rma_batch", "RMABatchResult", "permutest_batch", "PermutestBatchResult",
     "InputError", "InputErrors", "KetametaError", "ModelError",
     "leave1out", "influence", "cumul", "Leave1outResult", "InfluenceResult", "CumulResult",
     "regtest", "ranktest", "trimfill", "RegtestResult", "RanktestResult", "TrimfillResult",

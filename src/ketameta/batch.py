@@ -32,7 +32,7 @@ Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -101,6 +101,8 @@ class RMABatchResult:
     level: float
     coef_names: list
     btt: list
+    #: The inputs (Y, V, X, mask, intercept), kept by reference for :func:`permutest_batch`.
+    data: dict | None = field(default=None, repr=False)
 
     @property
     def m(self) -> int:
@@ -321,7 +323,9 @@ def rma_batch(Y, V, X=None, method="REML", test="z", level=95, mask=None, interc
         ib = todo[s0:s0 + step]
         _fit_block(ib, Y, V, Xm, cell, des, p, q, intercept, method, status, out)
 
-    return _finish(out, kk, p, method, test, level, names, btt, status)
+    res = _finish(out, kk, p, method, test, level, names, btt, status)
+    res.data = {"Y": Y, "V": V, "X": Xm, "mask": cell, "intercept": bool(intercept)}
+    return res
 
 
 def _allocate(m, p):

@@ -259,3 +259,62 @@ def test_memory_stays_per_block_with_per_fit_designs():
     assert res.converged.all()
     assert peak < 0.5 * m * k * k * 8          # an m x k x k tensor would be 21.6 MB
     assert peak < 4 * Y.nbytes + 2 * X.nbytes
+
+
+# ---------------------------------------------------------------------------------------------
+# permutation tests for many fits
+# ---------------------------------------------------------------------------------------------
+
+def _all_refits(y, v, x, method, test):
+    """zval of every sign pattern (x None) or every ordering of the moderator rows."""
+    from itertools import permutations, product
+
+    k = y.size
+    if x is None:
+        return np.array([km.rma(np.array(s) * y, v, method=method, test=test).zval
+                         for s in product([-1.0, 1.0], repeat=k)])
+    return np.array([km.rma(y, v, mods=x[list(o)], method=method, test=test).zval
+                     for o in permutations(range(k))])
+
+
+@pytest.mark.parametrize("with_mods", [False, True])
+def test_permutest_batch_refits_are_permutations_of_each_fit(with_mods):
+    """Every permuted refit is the rma fit of one sign pattern / one ordering of the fit's own
+    valid rows (masked cells never move in)."""
+    rng = np.random.default_rng(21)
+    m, k = 3, 7
+    V = rng.uniform(0.02, 0.3, size=(m, k))
+    X = rng.normal(size=(m, k, 1)) if with_mods else None
+    Y = 0.2 + rng.normal(size=(m, k)) * np.sqrt(V + 0.05)
+    mask = np.ones((m, k), bool)
+    mask[0, [1, 4]] = False
+    mask[2, 6] = False
+    Y[0, 1] = np.nan                     # a masked cell may hold anything
+    res = km.rma_batch(Y, V, X=X, mask=mask, method="REML", test="knha")
+    pb = km.permutest_batch(res, iter=40, seed=5, return_perm=True)
+    assert pb.zval_perm.shape == (m, 40, res.p)
+    for i in range(m):
+        keep = mask[i]
+        x = None if X is None else X[i][keep]
+        ref = _all_refits(Y[i][keep], V[i][keep], x, "REML", "knha")
+        np.testing.assert_allclose(pb.zval_perm[i, 0], res.zval[i], rtol=0)
+        for z in pb.zval_perm[i, 1:]:
+            gap = np.min(np.max(np.abs(ref - z) / np.abs(ref), axis=1))
+            assert gap < 1e-8
+
+
+def test_permutest_batch_pvalues_seed_and_views():
+    Y, V, X, mask = _data(22, 6, 10, 1, False, True, p_keep=0.8)
+    mask[5, 1:] = False                  # k < p: not fitted, NaN p-values
+    res = km.rma_batch(Y, V, X=X, mask=mask, method="DL")
+    a = km.permutest_batch(res, iter=100, seed=3)
+    b = km.permutest_batch(res, iter=100, seed=3)
+    np.testing.assert_array_equal(a.pval, b.pval)
+    ok = res.ok
+    assert not ok[5] and np.isnan(a.pval[5]).all() and np.isnan(a.QMp[5])
+    assert np.all((a.pval[ok] >= 1 / 100) & (a.pval[ok] <= 1))
+    # one tested moderator: the omnibus test is the moderator's test
+    np.testing.assert_allclose(a.QMp[ok], a.pval[ok, 1], rtol=0)
+    assert len(a.to_frame()) == 12 and json.dumps(a.to_dict())
+    with pytest.raises(ModelError):
+        km.permutest_batch(res, iter=1)
