@@ -58,11 +58,11 @@ class BatchDesign:
         self.i_ww = full[self.io, self.io]
 
 
-def _power_rows(V, t, order):
+def _power_rows(V, t, order, out=None):
     """``(1 / (V + t))^m`` for m = 1..order: (order, n, k) (as in :mod:`ketameta._linalg`; each
     power is one contiguous (n, k) array, so the element-wise passes run over n k at once)."""
     n, k = V.shape
-    W = np.empty((order, n, k))
+    W = np.empty((order, n, k)) if out is None else out
     w = W[0]
     np.add(V, t[:, None], out=w)
     np.divide(1.0, w, out=w)
@@ -122,6 +122,7 @@ class _Block:
     def __init__(self, des: BatchDesign | None, Y, V, mask=None, Xf=None, io=None):
         n, k = Y.shape
         self.Y, self.mask = Y, mask
+        self._bufs: dict = {}
         self.V = V if V.ndim == 2 else np.broadcast_to(V, (n, k))
         self.Vw = self.V if mask is None else np.where(mask, self.V, np.inf)
         self.kk = np.full(n, float(k)) if mask is None else mask.sum(axis=1).astype(float)
@@ -205,8 +206,8 @@ class _Block:
         M, sw = XX[:, :, self.full[:p, :p]], XX[:, :, self.i_ww]
         if not e:
             return M, sw
-        E0 = self.E0 if rows is None else self.E0[rows]
-        WE = W * E0
+        E0 = self.E0 if rows is None else np.take(self.E0, rows, 0, out=self._buf("E", (n, k)))
+        WE = np.multiply(W, E0, out=self._buf("WE", W.shape))
         if self.shared:
             c = (WE.reshape(r * n, k) @ self.Xo[:p].T).reshape(r, n, p).transpose(1, 0, 2)
             WE *= E0
@@ -220,8 +221,19 @@ class _Block:
     def sums(self, rows, t, order):
         """Moment sums at ``w = 1/(V + t)`` (powers 1..order) for the fits ``rows`` (None:
         all): ``(M, c, s, sw)`` as :meth:`wsums`."""
-        V = self.Vw if rows is None else self.Vw[rows]
-        return self.wsums(_power_rows(V, t, order), rows)
+        k = self.Y.shape[1]
+        n = self.Y.shape[0] if rows is None else rows.size
+        V = self.Vw if rows is None else np.take(self.Vw, rows, 0, out=self._buf("V", (n, k)))
+        return self.wsums(_power_rows(V, t, order, out=self._buf("W", (order, n, k))), rows)
+
+    def _buf(self, name, shape):
+        """A reusable work array of the given shape (the passes of an iteration allocate no
+        new memory: large fresh arrays cost page faults on every pass)."""
+        size = int(np.prod(shape))
+        b = self._bufs.get(name)
+        if b is None or b.size < size:
+            b = self._bufs[name] = np.empty(size)
+        return b[:size].reshape(shape)
 
 
 def _quantities(M, c, s, sw, order):
@@ -350,14 +362,15 @@ def _masked(blk: _Block, X):
 def he_pieces(blk: _Block):
     """The unweighted fit of the Hedges estimator: ``rss``, ``tr(P V)`` and ``tr(P V P V)``
     (P the unweighted projector; from the sums with weights ``1, v, v^2``)."""
-    n, k = blk.Y.shape
     V0 = _masked(blk, blk.V)
-    m0 = np.ones((n, k)) if blk.mask is None else blk.mask.astype(float)
-    M, sw = blk.wsums(np.stack([V0, V0 * V0]), e=False)
+    W = blk._buf("W", (2,) + V0.shape)
+    W[0] = V0
+    np.multiply(V0, V0, out=W[1])
+    M, sw = blk.wsums(W, e=False)
     AM = np.einsum("nij,njk->nik", blk.A0, M[:, 0])
     trpv = sw[:, 0] - np.einsum("nii->n", AM)
     trpvpv = sw[:, 1] - 2.0 * _tr(blk.A0, M[:, 1]) + _tr(AM, AM)
-    rss = np.einsum("nk,nk->n", blk.E0 * m0, blk.E0)
+    rss = np.einsum("nk,nk->n", blk.E0, blk.E0)        # E0 is 0 in the masked cells
     return rss, trpv, trpvpv
 
 

@@ -337,6 +337,8 @@ def _allocate(m, p):
 
 
 def _make_block(ib, Y, V, Xm, cell, des, p, q, intercept):
+    if ib.size and ib[-1] - ib[0] == ib.size - 1:
+        ib = slice(ib[0], ib[-1] + 1)          # a run of fits: views, not copies
     Yb = Y[ib]
     Vb = V[ib] if V.ndim == 2 else V
     cb = None if cell is None else cell[ib]
