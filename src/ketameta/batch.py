@@ -70,7 +70,8 @@ class RMABatchResult:
     t-type tests (``tval`` is the same array); ``df`` is ``k - p`` for those tests and NaN for
     z tests (and for fits of one study, which use z tests as in :func:`ketameta.rma`). Fits
     that could not be computed have NaN estimates, ``converged`` False and a ``status``
-    saying why (see :data:`STATUSES`).
+    saying why (see :data:`STATUSES`). ``data`` keeps the inputs by reference, for
+    :func:`ketameta.permutest_batch`.
     """
 
     beta: np.ndarray
