@@ -26,19 +26,19 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import run as bench  # noqa: E402  (benchmarks/run.py: machine info, PyMARE environment)
+import run as bench  # benchmarks/run.py: machine info, formatting, the PyMARE environment
 
 WORK = HERE / "_work" / "batch"
 SEED = 20_261_201
@@ -69,10 +69,13 @@ def dl_fit():
     return DerSimonianLaird().fit(y=y, v=v, X=X)
 for name, fn in (("reml_fit", reml_fit), ("reml_summary", reml_summary), ("dl_fit", dl_fit)):
     fn()
-    ts = []
+    ts, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter(); est = fn(); ts.append(time.perf_counter() - t0)
-    out[name] = {"median_s": statistics.median(ts), "reps": reps}
+        t0, c0 = time.perf_counter(), time.process_time()
+        est = fn()
+        ts.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
+    out[name] = {"median_s": statistics.median(ts), "reps": reps,
+                 "cpu_median_s": statistics.median(cpu)}
     if name == "reml_fit":
         np.save(wdir + "/pymare_tau2.npy", np.ravel(est.params_["tau2"]))
 print("RESULT " + json.dumps(out))
@@ -96,13 +99,15 @@ def make_data(m, k):
 
 
 def median_time(fn, reps):
-    fn()                                   # warm-up
-    ts = []
+    """Wall-clock and process CPU times of repeated calls (after a warm-up call)."""
+    fn()
+    ts, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), ts
+        cpu.append(time.process_time() - c0)
+    return statistics.median(ts), ts, cpu
 
 
 def loop_rma(Y, V, n):
@@ -130,7 +135,7 @@ def run_pymare(py, reps, log):
     script.write_text(_PYMARE_SCRIPT)
     try:
         r = subprocess.run([str(py), str(script), str(WORK), str(reps)], capture_output=True,
-                           text=True, timeout=3600)
+                           text=True, timeout=3600, check=False)
     except subprocess.TimeoutExpired:
         log("PyMARE timed out")
         return None
@@ -173,10 +178,13 @@ def main(argv=None):
     R: dict = {"m": m, "k": k}
     for label, meth, test in (("REML, z", "REML", "z"), ("REML, knha", "REML", "knha"),
                               ("DL, z", "DL", "z")):
-        t, ts = median_time(lambda meth=meth, test=test: km.rma_batch(Y, V, method=meth,
-                                                                        test=test), args.reps)
-        R[label] = {"median_s": t, "min_s": min(ts), "reps": len(ts)}
-        log(f"ketameta rma_batch {label}: median {fmt_t(t)}, min {fmt_t(min(ts))}")
+        t, ts, cpu = median_time(lambda meth=meth, test=test: km.rma_batch(Y, V, method=meth,
+                                                                             test=test),
+                                 args.reps)
+        R[label] = {"median_s": t, "min_s": min(ts), "reps": len(ts),
+                    "cpu_median_s": statistics.median(cpu)}
+        log(f"ketameta rma_batch {label}: median {fmt_t(t)}, min {fmt_t(min(ts))}, "
+            f"CPU median {fmt_t(statistics.median(cpu))}")
     res = km.rma_batch(Y, V, method="REML")
     n_perm = min(m, 1000)
     sub = km.rma_batch(Y[:n_perm], V[:n_perm], method="REML")
@@ -240,6 +248,7 @@ def main(argv=None):
 def report(info, R):
     m, k = R["m"], R["k"]
     t = R["REML, z"]["median_s"]
+    tc = R["REML, z"]["cpu_median_s"]
     pm = R.get("pymare")
     loop = R["loop"]
     la = ", ".join(f"{x:.2f}" for x in info["load"])
@@ -261,9 +270,15 @@ def report(info, R):
              "small_sample_correction=\"wald\").fit(y, v, X)` on the same arrays (k × m), "
              "alone and with `fit_dataset(...).summary()` plus its coefficient and "
              "heterogeneity statistics; `DerSimonianLaird().fit` for DL.", "",
+             "Times are medians of wall-clock time; on this shared machine they include "
+             "waiting for a core (see the load average), so the one-core target is judged "
+             "on the process CPU time of the single-threaded call (also a median), given "
+             "beside it.", "",
              "| work | ketameta | other | ketameta speed-up | target | status |",
              "|---|---:|---:|---:|---|---|",
-             f"| REML, z: `km.rma_batch` | {fmt_t(t)} (min "
+             f"| REML, z: `km.rma_batch`, CPU time | {fmt_t(tc)} | | | ≤ {TARGET_S} s | "
+             f"{bench.met(tc <= TARGET_S)} |",
+             f"| REML, z: `km.rma_batch`, wall-clock | {fmt_t(t)} (min "
              f"{fmt_t(R['REML, z']['min_s'])}) | | | ≤ {TARGET_S} s | "
              f"{bench.met(t <= TARGET_S)} |"]
     if pm:
@@ -275,6 +290,10 @@ def report(info, R):
             lines.append(f"| {label} | {fmt_t(t)} | {fmt_t(p)} | {bench.fmt_x(p / t)} | "
                          + (f"≥ {TARGET_PYMARE:g}× | {bench.met(p / t >= target)} |"
                             if target else "| |"))
+            pc = pm[key].get("cpu_median_s")
+            if pc:
+                lines.append(f"| ... CPU time | {fmt_t(tc)} | {fmt_t(pc)} | "
+                             f"{bench.fmt_x(pc / tc)} | | |")
         p = pm["dl_fit"]["median_s"]
         tdl = R["DL, z"]["median_s"]
         lines.append(f"| DL: PyMARE `DerSimonianLaird` (fit) | {fmt_t(tdl)} | {fmt_t(p)} | "

@@ -359,17 +359,19 @@ def _masked(blk: _Block, X):
     return X if blk.mask is None else np.where(blk.mask, X, 0.0)
 
 
-def he_pieces(blk: _Block):
+def he_pieces(blk: _Block, want_se=True):
     """The unweighted fit of the Hedges estimator: ``rss``, ``tr(P V)`` and ``tr(P V P V)``
-    (P the unweighted projector; from the sums with weights ``1, v, v^2``)."""
+    (P the unweighted projector; from the sums with weights ``1, v, v^2``; the last is None
+    with ``want_se=False``)."""
     V0 = _masked(blk, blk.V)
-    W = blk._buf("W", (2,) + V0.shape)
+    W = blk._buf("W", (2 if want_se else 1,) + V0.shape)
     W[0] = V0
-    np.multiply(V0, V0, out=W[1])
+    if want_se:
+        np.multiply(V0, V0, out=W[1])
     M, sw = blk.wsums(W, e=False)
     AM = np.einsum("nij,njk->nik", blk.A0, M[:, 0])
     trpv = sw[:, 0] - np.einsum("nii->n", AM)
-    trpvpv = sw[:, 1] - 2.0 * _tr(blk.A0, M[:, 1]) + _tr(AM, AM)
+    trpvpv = sw[:, 1] - 2.0 * _tr(blk.A0, M[:, 1]) + _tr(AM, AM) if want_se else None
     rss = np.einsum("nk,nk->n", blk.E0, blk.E0)        # E0 is 0 in the masked cells
     return rss, trpv, trpvpv
 
@@ -406,7 +408,7 @@ def _tau2_block(blk: _Block, method, df, q0=None, info=None):
     iteration counts: ``(tau2, ok, iterations)``.
 
     ``df`` (scalar or (n,)) is k - p per fit. ``q0``: the fits at tau^2 = 0
-    (:func:`_quantities` of order 3 for ML/REML, >= 2 otherwise), when the caller has them.
+    (:func:`_quantities` of order >= 2), when the caller has them.
     ``info`` (a dict), when given, receives the pieces the standard errors need (``he``:
     :func:`he_pieces`; ``t0``: the Sidik-Jonkman starting value; ``q_sj``: its fit)."""
     n = blk.Y.shape[0]
@@ -419,7 +421,7 @@ def _tau2_block(blk: _Block, method, df, q0=None, info=None):
         return np.zeros(n), ones, its
     ml = method in ("ML", "REML")
     if method == "HE" or ml:
-        rss, trpv, _ = info["he"] = he_pieces(blk)
+        rss, trpv, _ = info["he"] = he_pieces(blk, want_se=method == "HE")
         start = np.maximum(0.0, (rss - trpv) / df)          # Hedges (HE) estimate
         if method == "HE":
             return start, ones, its
@@ -431,7 +433,7 @@ def _tau2_block(blk: _Block, method, df, q0=None, info=None):
         return np.maximum(0.0, t0 * q["rss"] / df), q["ok"], its
     order = 3 if ml else 2
     if q0 is None:
-        q0 = _quantities(*blk.sums(every, np.zeros(n), order), order)
+        q0 = _quantities(*blk.sums(every, np.zeros(n), 2), 2)
     if method == "DL":
         return np.maximum(0.0, (q0["rss"] - df) / q0["trP"]), q0["ok"], its
     if method == "HS":
@@ -463,7 +465,11 @@ def _tau2_block(blk: _Block, method, df, q0=None, info=None):
         f, d = score(q, rows)
         return np.where(q["ok"], f, np.nan), d
 
-    f0, _ = score(q0, None)
+    # the estimating equation at tau^2 = 0 (its derivative is not needed: order 2 suffices)
+    if ml:
+        f0 = q0["ypp"] - (q0["trP"] if method == "REML" else q0["sw"])
+    else:
+        f0 = q0["rss"] - df
     f0 = np.where(q0["ok"], f0, np.nan)
     return _solve(fdf, f0, start, scale, shape_a, shape_c)
 

@@ -371,7 +371,7 @@ def _fit_block(ib, Y, V, Xm, cell, des, p, q, intercept, method, status, out):
     df = kk - p
     one = kk == 1
     with np.errstate(divide="ignore", invalid="ignore"):
-        order0 = 3 if method in ("ML", "REML", "DL", "HS") else 2
+        order0 = 3 if method in ("DL", "HS") else 2      # tr(PP) at 0: their SE of tau^2
         q0 = _quantities(*blk.sums(None, np.zeros(n), order0), order0)
         info: dict = {}
         t2, conv, its = _tau2_block(blk, method, df, q0=q0, info=info)
