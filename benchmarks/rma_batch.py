@@ -163,7 +163,14 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="m = 10,000, few repeats")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite the section from the last run (_work/rma_batch.json)")
     args = ap.parse_args(argv)
+    if args.report_only:
+        saved = json.loads((HERE / "_work" / "rma_batch.json").read_text())
+        write_section(Path(args.out), report(saved["info"], saved["results"]))
+        print(f"wrote the rma_batch section of {args.out}")
+        return
     if args.quick:
         args.m, args.reps, args.pymare_reps = 10_000, 3, 1
     import ketameta as km
@@ -269,7 +276,10 @@ def report(info, R):
              "`VarianceBasedLikelihoodEstimator(method=\"REML\", "
              "small_sample_correction=\"wald\").fit(y, v, X)` on the same arrays (k × m), "
              "alone and with `fit_dataset(...).summary()` plus its coefficient and "
-             "heterogeneity statistics; `DerSimonianLaird().fit` for DL.", "",
+             "heterogeneity statistics; `DerSimonianLaird().fit` for DL (the estimate and "
+             "its covariance only: for the closed-form estimator that is a few array "
+             "passes, while `rma_batch` also computes the tests, intervals, Q, I², H² and "
+             "the SE of tau², which needs a third-order pass).", "",
              "Times are medians of wall-clock time; on this shared machine they include "
              "waiting for a core (see the load average), so the one-core target is judged "
              "on the process CPU time of the single-threaded call (also a median), given "
