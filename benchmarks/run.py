@@ -586,7 +586,23 @@ def write_results(path, info, R, notes):
               "PyMARE.", ""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines) + _kept_sections(path))
+
+
+def _kept_sections(path):
+    """Sections of the existing report written by other scripts (between ``<!-- begin NAME
+    -->`` and ``<!-- end NAME -->``, e.g. benchmarks/rma_batch.py's), kept on a rewrite."""
+    if not path.exists():
+        return ""
+    import re
+
+    text = path.read_text()
+    found = re.findall(r"<!-- begin (\S+) -->.*?<!-- end \1 -->", text, re.DOTALL)
+    out = []
+    for name in found:
+        begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+        out.append(begin + text.split(begin, 1)[1].split(end, 1)[0] + end)
+    return "".join("\n" + sec + "\n" for sec in out)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """ketameta: a small, exact meta-analysis library with metafor's vocabulary.
 
-Effect sizes (:func:`escalc`), equal/random/mixed-effects models (:func:`rma`), inference and
+Effect sizes (:func:`escalc`), equal/random/mixed-effects models (:func:`rma`; many independent
+ones at once: :func:`rma_batch`), inference and
 diagnostics (:func:`predict`, :func:`confint`, :func:`permutest`, :func:`leave1out`,
 :func:`influence`, :func:`cumul`, :func:`regtest`, :func:`trimfill`), multilevel models
 (:func:`rma_mv`) and cluster-robust inference (:func:`robust`). Every function is checked against
@@ -8,11 +9,12 @@ metafor outputs and published worked examples (see ``tests/reference``).
 """
 
 from . import convert
+from .batch import RMABatchResult, rma_batch
 from .confint import ConfintResult, confint
 from .diagnostics import CumulResult, InfluenceResult, Leave1outResult, cumul, influence, leave1out
 from .errors import InputError, InputErrors, KetametaError, ModelError
 from .escalc import MEASURES, escalc, hedges_correction
-from .permutest import PermutestResult, permutest
+from .permutest import PermutestBatchResult, PermutestResult, permutest, permutest_batch
 from .predict import predict
 from .pubbias import RanktestResult, RegtestResult, TrimfillResult, ranktest, regtest, trimfill
 from .rma import METHODS, TESTS, RMAResult, rma
@@ -24,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "convert", "confint", "ConfintResult", "escalc", "hedges_correction", "MEASURES",
     "permutest", "PermutestResult", "predict", "rma", "RMAResult", "METHODS", "TESTS",
+    "rma_batch", "RMABatchResult", "permutest_batch", "PermutestBatchResult",
     "InputError", "InputErrors", "KetametaError", "ModelError",
     "leave1out", "influence", "cumul", "Leave1outResult", "InfluenceResult", "CumulResult",
     "regtest", "ranktest", "trimfill", "RegtestResult", "RanktestResult", "TrimfillResult",

@@ -521,10 +521,12 @@ def _subset_fits(d: _Data, sums, bad, want_full=False):
     # as metafor: a fit of a single study uses z tests whatever the model's test
     use_t = (k_i > 1) if d.test != "z" else np.zeros(B, bool)
     s2w = np.ones(B)
-    if d.test == "knha":
+    if d.test in ("knha", "adhoc"):
         with np.errstate(divide="ignore", invalid="ignore"):
             s2w = np.where(rss <= np.finfo(float).eps, 0.0,
                            np.where(dfres > 0, rss / dfres, np.nan))
+            if d.test == "adhoc":
+                s2w = np.where(s2w < 1.0, 1.0, s2w)     # truncated at 1 (NaN stays NaN)
         s2w = np.where(use_t, s2w, 1.0)
     vb = A * s2w[:, None, None]
     se = np.sqrt(np.einsum("bii->bi", vb))
@@ -652,7 +654,7 @@ class Leave1outResult:
 
     ``estimate, se, zval, pval, ci_lb, ci_ub`` have shape (k,) for an intercept-only model and
     (k, p) otherwise (columns in the order of ``coef_names``); ``zval`` holds t statistics
-    when ``test`` is ``"t"`` or ``"knha"``. ``Q, Qp, tau2, I2, H2`` have shape (k,).
+    when ``test`` is ``"t"``, ``"knha"`` or ``"adhoc"``. ``Q, Qp, tau2, I2, H2`` have shape (k,).
     """
 
     estimate: np.ndarray
@@ -912,7 +914,7 @@ def influence(res) -> InfluenceResult:
 
         * ``rstudent``: ``(y_i - x_i' b_(i)) / sqrt(s2w_(i) (v_i + tau2_(i)) + x_i' V_(i) x_i)``
           (externally studentized deleted residual; ``s2w`` is the Knapp-Hartung factor,
-          1 unless ``test="knha"``);
+          1 unless ``test="knha"`` or ``"adhoc"``);
         * ``dffits``: ``x_i'(b - b_(i)) / sqrt(s2w_(i) h_i (tau2_(i) + v_i))``;
         * ``cook_d``: ``(b - b_(i))' V^-1 (b - b_(i))`` (all coefficients);
         * ``cov_r``: ``det V_(i) / det V``;

@@ -12,7 +12,7 @@ import pandas as pd
 from ._batch import BatchDesign, batch_fit
 from .errors import ModelError
 
-__all__ = ["permutest", "PermutestResult"]
+__all__ = ["permutest", "PermutestResult", "permutest_batch", "PermutestBatchResult"]
 
 #: Tolerance for ties between permuted and observed statistics (metafor's comptol).
 COMPTOL = float(np.sqrt(np.finfo(float).eps))
@@ -237,3 +237,154 @@ def permutest(res, iter=1000, exact=False, seed=None, return_perm=False):  # noq
         coef_names=list(res.coef_names), beta=res.beta, zval=res.zval, QM=res.QM,
         seed=None if do_exact else seed, zval_perm=Z if return_perm else None,
     )
+
+
+# =============================================================================================
+# Permutation tests for many fits (km.rma_batch)
+# =============================================================================================
+
+#: Permuted fits per call of :func:`ketameta.rma_batch` (bounds the memory of a chunk).
+_BATCH_FITS = 1 << 16
+
+
+@dataclass(frozen=True)
+class PermutestBatchResult:
+    """Permutation p-values of every fit of a :func:`ketameta.rma_batch` result: ``pval``
+    (m, p) for the coefficients, ``QMp`` (m,) for the omnibus test, ``n_failed`` (m,) the
+    permuted fits that could not be computed (left out). Fits that were not computed have
+    NaN p-values.
+    """
+
+    pval: np.ndarray
+    QMp: np.ndarray
+    iter: int
+    n_failed: np.ndarray
+    coef_names: list
+    seed: int | None
+    zval_perm: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        """Plain-Python summary (NaN becomes None)."""
+
+        def lst(a):
+            return np.where(np.isfinite(a), a, None).tolist()
+
+        return {"pval": lst(self.pval), "QMp": lst(self.QMp), "iter": int(self.iter),
+                "n_failed": self.n_failed.tolist(), "seed": self.seed,
+                "coef_names": list(self.coef_names)}
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per fit and coefficient (``fit, coef, pval_perm, QMp_perm``)."""
+        m, p = self.pval.shape
+        return pd.DataFrame({"fit": np.repeat(np.arange(m), p),
+                             "coef": np.tile(np.asarray(self.coef_names), m),
+                             "pval_perm": self.pval.ravel(),
+                             "QMp_perm": np.repeat(self.QMp, p)})
+
+    def __repr__(self) -> str:
+        return (f"<PermutestBatchResult: {self.pval.shape[0]} fits, {self.iter} permutations "
+                "each (approximate)>")
+
+
+def _share_at_least(T, obs, ok):
+    """:func:`_proportion_at_least` for a leading fit axis: T (c, B, r), obs (c, r), ok (c, B)."""
+    valid = ok[:, :, None] & ~np.isnan(T)
+    hits = valid & (T >= obs[:, None, :] - COMPTOL)
+    n = valid.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = hits.sum(axis=1) / n
+    return np.minimum(np.where(np.isnan(obs) | (n == 0), np.nan, p), 1.0)
+
+
+def permutest_batch(res, iter=1000, seed=None, return_perm=False):  # noqa: A002
+    """Approximate permutation tests for every fit of a :func:`ketameta.rma_batch` result.
+
+    Each fit is tested as :func:`permutest` tests an :func:`ketameta.rma` model (approximate
+    test): for intercept-only models the signs of its outcomes are flipped at random, for
+    meta-regressions its moderator rows are permuted among its own valid studies (done as the
+    inverse permutation of ``(y, v)`` against fixed moderators); each permuted data set is
+    refitted with the same estimator and test, and the p-value is the share of permutations
+    whose ``|zval|`` (``QM`` for the omnibus test) is at least the observed one, the observed
+    data counting as the first permutation (so p-values lie in ``[1/iter, 1]``). All refits
+    of all fits run through :func:`ketameta.rma_batch` in chunks of about 65,000 fits.
+
+    Parameters
+    ----------
+    res : RMABatchResult
+        The fits (their inputs are read from ``res.data``, kept by reference).
+    iter : int
+        Permutations per fit (>= 2).
+    seed : int, optional
+        Seed for :func:`numpy.random.default_rng`.
+    return_perm : bool
+        Keep the permutation distributions of the test statistics, ``zval_perm`` (m, iter, p).
+
+    Returns
+    -------
+    PermutestBatchResult
+
+    Notes
+    -----
+    Exact (enumerated) tests are not offered here; use :func:`permutest` on a single
+    :func:`ketameta.rma` fit. The random permutations differ from :func:`permutest`'s for the
+    same seed (they are drawn for all fits at once).
+
+    References
+    ----------
+    Follmann DA, Proschan MA (1999). Valid inference in random effects meta-analysis.
+    Biometrics 55:732-737.
+    Higgins JPT, Thompson SG (2004). Controlling the risk of spurious findings from
+    meta-regression. Stat Med 23:1663-1682.
+    """
+    from .batch import rma_batch
+
+    iter = int(iter)  # noqa: A001
+    if iter < 2:
+        raise ModelError("iter must be >= 2.")
+    d = getattr(res, "data", None)
+    if d is None:
+        raise ModelError("permutest_batch needs a result of km.rma_batch.")
+    Y, V, X, mask, intercept = d["Y"], d["V"], d["X"], d["mask"], d["intercept"]
+    m, k = Y.shape
+    p = res.p
+    int_only = intercept and p == 1
+    rng = np.random.default_rng(seed)
+    pval = np.full((m, p), np.nan)
+    QMp = np.full(m, np.nan)
+    n_failed = np.zeros(m, dtype=np.int64)
+    Zall = np.full((m, iter, p), np.nan) if return_perm else None
+    fits = np.flatnonzero(res.ok)
+    step = max(1, _BATCH_FITS // iter)
+    for s0 in range(0, fits.size, step):
+        f = fits[s0:s0 + step]
+        c, n = f.size, f.size * iter
+        Mf = np.ones((c, k), bool) if mask is None else mask[f]
+        Vf = V[f] if V.ndim == 2 else np.broadcast_to(V, (c, k))
+        if int_only:
+            S = rng.choice(np.array([-1.0, 1.0]), size=(c, iter, k))
+            Yp = (S * Y[f][:, None, :]).reshape(n, k)
+            Vp = np.repeat(Vf, iter, axis=0)
+        else:
+            # a random permutation of each fit's valid cells among themselves
+            keys = rng.random((c, iter, k))
+            keys[np.broadcast_to(~Mf[:, None, :], keys.shape)] = 2.0
+            order = np.argsort(keys, axis=2)
+            vpos = np.argsort(~Mf, axis=1, kind="stable")
+            perm = np.empty_like(order)
+            np.put_along_axis(perm, np.broadcast_to(vpos[:, None, :], order.shape), order, 2)
+            Yp = np.take_along_axis(Y[f][:, None, :], perm, 2).reshape(n, k)
+            Vp = np.take_along_axis(Vf[:, None, :], perm, 2).reshape(n, k)
+        Xp = X if (X is None or X.ndim == 2) else np.repeat(X[f], iter, axis=0)
+        out = rma_batch(Yp, Vp, X=Xp, method=res.method, test=res.test, level=res.level,
+                        mask=np.repeat(Mf, iter, axis=0), intercept=intercept, btt=res.btt)
+        Z = out.zval.reshape(c, iter, p)
+        QM = out.QM.reshape(c, iter)
+        OK = out.ok.reshape(c, iter)
+        Z[:, 0], QM[:, 0], OK[:, 0] = res.zval[f], res.QM[f], True
+        n_failed[f] = (~OK).sum(axis=1)
+        pval[f] = _share_at_least(np.abs(Z), np.abs(res.zval[f]), OK)
+        QMp[f] = _share_at_least(QM[:, :, None], res.QM[f][:, None], OK)[:, 0]
+        if return_perm:
+            Zall[f] = Z
+    return PermutestBatchResult(pval=pval, QMp=QMp, iter=iter, n_failed=n_failed,
+                                coef_names=list(res.coef_names), seed=seed, zval_perm=Zall)

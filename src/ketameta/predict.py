@@ -66,7 +66,7 @@ def predict(res, newmods=None, level=None, transf=None):
     -----
     metafor's convention (and ours): ``pi = pred +/- crit * sqrt(se^2 + tau^2)`` where ``crit``
     is the standard normal quantile for ``test="z"`` and the t quantile with ``k - p`` df for
-    ``test="t"``/``"knha"`` (Riley et al. 2011 use k - 2 df; meta's default is t with k - 1).
+    ``test="t"``/``"knha"``/``"adhoc"`` (Riley et al. 2011 use k - 2 df; meta's default is t with k - 1).
     Verified against metafor 3.8.1 ``predict`` (pred, pi.lb, pi.ub) on every intercept-only
     fixture in ``tests/reference`` at 1e-8, and against the published dat.bcg predictions
     (metafor docs, predict.rma).

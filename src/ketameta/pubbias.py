@@ -81,7 +81,7 @@ class RegtestResult:
     """Regression test for funnel-plot asymmetry (metafor's ``regtest``).
 
     ``zval`` is a t statistic when ``dfs`` is not ``None`` (``model="lm"``, or a ``"t"`` /
-    ``"knha"`` model). ``est, ci_lb, ci_ub`` are the limit estimate (the intercept, i.e. the
+    ``"knha"`` / ``"adhoc"`` model). ``est, ci_lb, ci_ub`` are the limit estimate (the intercept, i.e. the
     predicted effect as the predictor goes to 0) and its confidence interval; ``None`` when
     the predictor has no such limit (``ni``, ``sqrtni``) or the model has moderators.
     """

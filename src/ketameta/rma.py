@@ -17,7 +17,10 @@ Morris CN (1983). Parametric empirical Bayes inference. JASA 78:47-55. (EB)
 Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
     random-effects model. J Educ Behav Stat 30:261-293. (ML, REML)
 Knapp G, Hartung J (2003). Improved tests for a random effects meta-regression with a single
-    covariate. Stat Med 22:2693-2710. (test="knha")
+    covariate. Stat Med 22:2693-2710. (test="knha"; test="adhoc": the scale factor truncated
+    at 1)
+Röver C, Knapp G, Friede T (2015). Hartung-Knapp-Sidik-Jonkman approach and its modification
+    for random-effects meta-analysis with few studies. BMC Med Res Methodol 15:99. (test="adhoc")
 Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. Stat Med
     21:1539-1558. (I^2, H^2)
 Raudenbush SW (2009). Analyzing effect sizes: random-effects models. In: Cooper H et al. (eds),
@@ -39,13 +42,16 @@ from ._linalg import Moments, check_full_rank, quad_inv
 from ._stable import DENSE_MAX, RATIO_MIN, DenseMoments, use_stable
 from .errors import ModelError
 
-__all__ = ["rma", "RMAResult", "METHODS", "TESTS"]
+__all__ = ["rma", "RMAResult", "METHODS", "TESTS", "T_TESTS"]
 
 log = logging.getLogger(__name__)
 
 METHODS = _tau2.METHODS
-#: Inference for the fixed effects: Wald-type z/chi^2 tests, t/F with k-p df, or Knapp-Hartung.
-TESTS = ("z", "t", "knha")
+#: Inference for the fixed effects: Wald-type z/chi^2 tests, t/F with k-p df, Knapp-Hartung, or
+#: Knapp-Hartung with the scale factor truncated at 1 ("adhoc").
+TESTS = ("z", "t", "knha", "adhoc")
+#: Tests with t/F reference distributions on k - p df.
+T_TESTS = ("t", "knha", "adhoc")
 _TEST_ALIASES = {"hksj": "knha"}
 _LOG_2PI = math.log(2 * math.pi)
 _EPS = float(np.finfo(float).eps)
@@ -112,8 +118,9 @@ class RMAResult:
 
     Attributes use metafor's names (``beta``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``,
     ``tau2``, ``se_tau2``, ``QE``, ``QEp``, ``QM``, ``QMp``, ``I2``, ``H2``, ``R2``, ``logLik``,
-    ``AIC``, ``BIC``). ``zval`` holds t statistics when ``test`` is ``"t"`` or ``"knha"``
-    (then ``dfs = k - p``). ``QM`` is a chi^2 statistic for ``test="z"`` and an F statistic
+    ``AIC``, ``BIC``). ``zval`` holds t statistics when ``test`` is ``"t"``, ``"knha"`` or
+    ``"adhoc"`` (then ``dfs = k - p``); ``s2w`` is the Knapp-Hartung scale factor (1 for
+    ``"z"``/``"t"``; at least 1 for ``"adhoc"``). ``QM`` is a chi^2 statistic for ``test="z"`` and an F statistic
     (``QMdf = (m, k - p)``) otherwise, as in metafor.
     """
 
@@ -383,10 +390,13 @@ def rma(
         unless ``intercept=False``.
     method : {"REML", "ML", "DL", "HE", "HS", "SJ", "EB", "PM", "EE"}
         Estimator of tau^2 (``"FE"`` is accepted for ``"EE"``). Default REML, as in metafor.
-    test : {"z", "t", "knha"}
+    test : {"z", "t", "knha", "adhoc"}
         ``"z"``: Wald-type z tests and a chi^2 omnibus test; ``"t"``: t and F tests with
         k - p df; ``"knha"``: Knapp & Hartung (2003) adjustment of the standard errors plus
-        t/F tests (``"hksj"`` is accepted as an alias).
+        t/F tests (``"hksj"`` is accepted as an alias); ``"adhoc"``: the same with the
+        scale factor truncated at 1, ``se = sqrt(max(1, s2w)) se_z``, so the standard errors
+        are never smaller than the Wald-type ones (metafor's ``test="adhoc"``; Knapp &
+        Hartung 2003; Röver, Knapp & Friede 2015).
     level : float
         Confidence level in percent.
     intercept : bool
@@ -432,9 +442,9 @@ def rma(
     Cost is O(k p^2) time and O(k p) memory: no k x k matrix is formed.
 
     Verified against metafor 3.8.1 (``rma.uni`` with ``threshold = 1e-12``) for every estimator
-    and both tests on dat.bcg, dat.normand1999, dat.molloy2014 and dat.bangertdrowns2004, at a
-    relative tolerance of 1e-8 (closed forms) and 1e-6 (iterative estimators); see
-    ``tests/reference/``.
+    and the tests z, knha and adhoc on dat.bcg, dat.normand1999 (z, knha), dat.molloy2014,
+    dat.bangertdrowns2004 and dat.hine1989 (knha, adhoc), at a relative tolerance of 1e-8
+    (closed forms) and 1e-6 (iterative estimators); see ``tests/reference/``.
 
     Examples
     --------
@@ -547,10 +557,12 @@ def _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_al
     beta, vb = mom.coef(fit)
     rss_f = fit.rss
     s2w = 1.0
-    if test == "knha":
+    if test in ("knha", "adhoc"):
         s2w = 0.0 if rss_f <= _EPS else rss_f / (k - p) if k > p else float("nan")
+        if test == "adhoc" and s2w < 1:
+            s2w = 1.0            # as metafor: the scale factor is never below 1 (NaN stays)
         vb = s2w * vb
-    dfs = float(k - p) if test in ("t", "knha") else None
+    dfs = float(k - p) if test in T_TESTS else None
 
     se = np.sqrt(vb.diagonal())
     if se.all():

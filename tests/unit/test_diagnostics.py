@@ -69,14 +69,14 @@ def _check_leave1out(res, y, v, rtol=RTOL):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize("test", ["z", "knha", "adhoc"])
 def test_leave1out_equals_refits_intercept_only(method, test):
     y, v, _ = _bcg()
     _check_leave1out(km.rma(y, v, method=method, test=test), y, v)
 
 
 @pytest.mark.parametrize("method", ["REML", "ML", "DL", "EE"])
-@pytest.mark.parametrize("test", ["z", "t", "knha"])
+@pytest.mark.parametrize("test", ["z", "t", "knha", "adhoc"])
 def test_leave1out_equals_refits_with_moderators(method, test):
     """With the raw publication year as a moderator X'WX has condition number ~2e11, and the
     refits with rma carry up to ~2e-9 relative rounding error (measured against the same
@@ -181,7 +181,7 @@ def test_leave1out_views():
 
 
 @pytest.mark.parametrize("method", ["REML", "DL", "EE"])
-@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize("test", ["z", "knha", "adhoc"])
 def test_influence_matches_refits_and_definitions(method, test):
     y, v, mods = _bcg(mods=True)
     res = km.rma(y, v, mods=mods, method=method, test=test)
@@ -239,7 +239,7 @@ def test_influence_views():
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize("test", ["z", "knha", "adhoc"])
 def test_cumul_rows_equal_refits_and_last_row_is_full_fit(method, test):
     y, v, _ = _bcg()
     res = km.rma(y, v, method=method, test=test)

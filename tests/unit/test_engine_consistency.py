@@ -119,7 +119,8 @@ class Dense:
         P, A, w, logdet_w = self.at(t2)
         beta = A @ (X.T @ (w * y))
         rss = y @ P @ y
-        vb = A * (rss / (k - p) if test == "knha" else 1)
+        s2w = rss / (k - p) if test in ("knha", "adhoc") else LD(1)
+        vb = A * (max(LD(1), s2w) if test == "adhoc" else s2w)
         se = np.sqrt(np.diag(vb))
         if btt is None:
             btt = list(range(1, p)) if (intercept and p > 1) else list(range(p))
@@ -187,7 +188,7 @@ CASES = [(1, 12, 0, "plain"), (2, 20, 1, "plain"), (3, 30, 2, "plain"), (4, 15, 
 def test_rma_equals_dense_reference(case, method):
     seed, k, n_mods, kind = case
     y, v, x = _data(seed, k, n_mods, kind)
-    for test in ("z", "knha"):
+    for test in ("z", "knha", "adhoc"):
         res = km.rma(y, v, mods=x if n_mods else None, method=method, test=test)
         ref = Dense(y, v, res.X).fit(method, test)
         _close(res.tau2, ref["tau2"], "tau2")
@@ -285,7 +286,7 @@ def _single(y, v, X, method, test, intercept):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("test", ["z", "t", "knha"])
+@pytest.mark.parametrize("test", ["z", "t", "knha", "adhoc"])
 def test_batched_permutation_fits_equal_single_fits(method, test):
     y, v, x = _data(12, 16, 2)
     res = km.rma(y, v, mods=x, method=method, test=test)

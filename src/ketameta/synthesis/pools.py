@@ -19,7 +19,8 @@ from .effects import SIGN_CONVENTION
 __all__ = ["z_crit", "model_label", "pool", "pool_windows", "pools_table", "common_notes", "time_label",
            "num", "TEST_NAMES", "finish_model", "require_rows"]
 
-TEST_NAMES = {"z": "Wald z", "t": "t (k - p df)", "knha": "Knapp-Hartung (t, k - p df)"}
+TEST_NAMES = {"z": "Wald z", "t": "t (k - p df)", "knha": "Knapp-Hartung (t, k - p df)",
+              "adhoc": "Knapp-Hartung, factor >= 1 (t, k - p df)"}
 
 
 def z_crit(level):
@@ -46,7 +47,8 @@ def model_label(method, test, k=None, p=1):
         kind = "equal-effects model" if p == 1 else "fixed-effects meta-regression"
     tau = "" if method == "EE" else f", tau^2 estimator {method}"
     tst = {"z": "Wald z-tests", "t": "t-tests (k - p df)",
-           "knha": "Knapp-Hartung adjustment (t with k - p df)"}[test]
+           "knha": "Knapp-Hartung adjustment (t with k - p df)",
+           "adhoc": "Knapp-Hartung adjustment truncated at 1 (t with k - p df)"}[test]
     return f"{kind}{tau}; {tst}"
 
 

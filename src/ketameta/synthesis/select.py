@@ -63,7 +63,8 @@ def _value_matches(series: pd.Series, accepted) -> pd.Series:
 
 def _in_vocabulary(key, accepted) -> bool:
     """Whether every accepted value of a filter is a legal value of its column (then a filter
-    that selects nothing is a gap in the data, not a misspelling: no error)."""
+    that selects nothing is a gap in the data, not a misspelling: no error).
+    """
     from ..evidence.schema import vocabulary
 
     allowed = set(vocabulary("studies").get(key, ())) | set(vocabulary("effects").get(key, ()))

@@ -55,7 +55,8 @@ def run_sensitivity(ev, specs: dict, settings: dict, grades) -> pd.DataFrame:
         for t in settings.get("tests", []):
             if t != base.get("test"):
                 rows += _variant(ev, base.replace(test=t), f"test {t}",
-                                 {"z": "Wald z", "t": "t", "knha": "Knapp-Hartung"}[t])
+                                 {"z": "Wald z", "t": "t", "knha": "Knapp-Hartung",
+                                  "adhoc": "Knapp-Hartung, factor >= 1"}[t])
         if with_c:
             rows += _variant(ev, base.replace(grades=list(grades) + ["C"]), "with C-grade sources",
                              "third-party copies admitted")
