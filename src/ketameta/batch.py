@@ -49,6 +49,7 @@ from ._batch import (
     wald,
 )
 from ._linalg import check_full_rank
+from ._result import Result, finite_list
 from .errors import ModelError
 from .rma import T_TESTS, _normalise_method, _normalise_test
 
@@ -61,7 +62,7 @@ STATUSES = ("ok", "no valid rows", "k < p", "k = p (saturated)", "vi <= 0", "ran
 
 
 @dataclass(repr=False, eq=False)
-class RMABatchResult:
+class RMABatchResult(Result):
     """m fitted models (:func:`rma_batch`), as arrays with a leading fit axis.
 
     Coefficient arrays (``beta, se, zval, pval, ci_lb, ci_ub``) have shape (m, p) and ``vb``
@@ -146,24 +147,17 @@ class RMABatchResult:
             cols[key] = rep(getattr(self, key), p)
         return pd.DataFrame(cols)
 
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """Plain-Python form (JSON-serialisable; NaN becomes None): metafor's names, one list
         entry per fit (lists of p values for the coefficient-level keys).
         """
-
-        def lst(a):
-            a = np.asarray(a)
-            if a.dtype.kind == "f":
-                return np.where(np.isfinite(a), a, None).tolist()
-            return a.tolist()
-
         out = {"model": "rma.uni (batch)", "method": self.method, "test": self.test,
                "level": self.level, "m": self.m, "p": int(self.p),
                "coef_names": list(self.coef_names), "btt": [int(b) for b in self.btt]}
         for key in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "tau2", "se_tau2", "k",
                     "df", "QE", "QEp", "QM", "QMp", "I2", "H2", "vt", "s2w", "converged",
                     "iterations", "status"):
-            out[key] = lst(getattr(self, key))
+            out[key] = finite_list(getattr(self, key))
         return out
 
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ import pandas as pd
 from scipy import stats
 
 from ._linalg import WFit
+from ._result import Result
+from ._result import num as _num
 from ._tau2 import solve_decreasing
 from .errors import ModelError
 
@@ -17,7 +20,7 @@ __all__ = ["confint", "ConfintResult"]
 
 
 @dataclass(frozen=True)
-class ConfintResult:
+class ConfintResult(Result):
     """Confidence intervals for the heterogeneity parameters and the fixed effects.
 
     ``random`` is a DataFrame indexed by ``tau^2, tau, I^2(%), H^2`` with columns
@@ -31,7 +34,7 @@ class ConfintResult:
     method: str
     bounds_note: str
 
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """Plain-Python form (metafor names: ``tau2_ci = [lb, ub]`` etc.)."""
         r = self.random
 
@@ -56,11 +59,8 @@ class ConfintResult:
         )
 
 
-def _num(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
 
-
+@functools.singledispatch
 def confint(res, level=None):
     """Q-profile confidence interval for tau^2 (and tau, I^2, H^2) of an :func:`rma` model.
 
@@ -97,10 +97,7 @@ def confint(res, level=None):
     against the published dat.bcg intervals (metafor docs: 0.1197-1.1115 without moderators,
     0.0167-0.7849 with ``mods = ~ ablat``).
     """
-    from .rma_mv import RMAMVResult, confint_rma_mv
-
-    if isinstance(res, RMAMVResult):
-        return confint_rma_mv(res, level=level)
+    # other result types register their own method (ketameta.rma_mv: profile likelihood)
     if res.method == "EE":
         raise ModelError("confint for tau^2 needs a random- or mixed-effects model (not EE).")
     lvl = res.level if level is None else float(level)

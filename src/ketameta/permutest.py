@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ._batch import BatchDesign, batch_fit
+from ._result import Result, finite_list
 from .errors import ModelError
 
 __all__ = ["permutest", "PermutestResult", "permutest_batch", "PermutestBatchResult"]
@@ -22,7 +23,7 @@ _CHUNK = 16_384
 
 
 @dataclass(frozen=True)
-class PermutestResult:
+class PermutestResult(Result):
     """Permutation p-values for each coefficient (``pval``) and the omnibus test (``QMp``)."""
 
     pval: np.ndarray
@@ -37,7 +38,7 @@ class PermutestResult:
     seed: int | None
     zval_perm: np.ndarray | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """Plain-Python summary."""
         return {
             "pval": [float(x) for x in self.pval],
@@ -248,7 +249,7 @@ _BATCH_FITS = 1 << 16
 
 
 @dataclass(frozen=True)
-class PermutestBatchResult:
+class PermutestBatchResult(Result):
     """Permutation p-values of every fit of a :func:`ketameta.rma_batch` result: ``pval``
     (m, p) for the coefficients, ``QMp`` (m,) for the omnibus test, ``n_failed`` (m,) the
     permuted fits that could not be computed (left out). Fits that were not computed have
@@ -263,13 +264,9 @@ class PermutestBatchResult:
     seed: int | None
     zval_perm: np.ndarray | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """Plain-Python summary (NaN becomes None)."""
-
-        def lst(a):
-            return np.where(np.isfinite(a), a, None).tolist()
-
-        return {"pval": lst(self.pval), "QMp": lst(self.QMp), "iter": int(self.iter),
+        return {"pval": finite_list(self.pval), "QMp": finite_list(self.QMp), "iter": int(self.iter),
                 "n_failed": self.n_failed.tolist(), "seed": self.seed,
                 "coef_names": list(self.coef_names)}
 

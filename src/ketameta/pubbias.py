@@ -29,6 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from ._linalg import WFit
+from ._result import Result
+from ._result import num as _num
 from .errors import ModelError
 from .rma import RMAResult, rma
 
@@ -64,12 +66,6 @@ def _fmt_p(p):
     return "< .0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def _num(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
 
 # =============================================================================================
 # Regression test
@@ -77,7 +73,7 @@ def _num(x):
 
 
 @dataclass(repr=False, eq=False)
-class RegtestResult:
+class RegtestResult(Result):
     """Regression test for funnel-plot asymmetry (metafor's ``regtest``).
 
     ``zval`` is a t statistic when ``dfs`` is not ``None`` (``model="lm"``, or a ``"t"`` /
@@ -102,7 +98,7 @@ class RegtestResult:
         """Alias of :attr:`est`."""
         return self.est
 
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """JSON-serialisable summary with metafor's names."""
         return {
             "model": self.model, "predictor": self.predictor,
@@ -261,14 +257,14 @@ def regtest(res, model="rma", predictor="sei", ni=None) -> RegtestResult:
 
 
 @dataclass(repr=False, eq=False)
-class RanktestResult:
+class RanktestResult(Result):
     """Rank correlation test (metafor's ``ranktest``): Kendall's tau and its p-value."""
 
     tau: float
     pval: float
     exact: bool
 
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """JSON-serialisable summary."""
         return {"tau": _num(self.tau), "pval": _num(self.pval), "exact": self.exact}
 
@@ -359,7 +355,7 @@ def ranktest(res) -> RanktestResult:
 
 
 @dataclass(repr=False, eq=False)
-class TrimfillResult:
+class TrimfillResult(Result):
     """Trim-and-fill result (metafor's ``trimfill``).
 
     ``k0`` missing studies were estimated on ``side``; ``fit`` is the model refitted to the
@@ -395,7 +391,7 @@ class TrimfillResult:
         """The refitted model's ``tau2``."""
         return self.fit.tau2
 
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """JSON-serialisable: k0, its SE, side, estimator, R0's p-value, the filled data and
         the refitted model's ``to_dict()`` under ``"fit"``.
         """

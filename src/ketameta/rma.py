@@ -38,7 +38,9 @@ import pandas as pd
 from scipy import special, stats
 
 from . import _tau2
+from ._design import design_matrix as _design
 from ._linalg import Moments, check_full_rank, quad_inv
+from ._result import Result, floats, num
 from ._stable import DENSE_MAX, RATIO_MIN, DenseMoments, use_stable
 from .errors import ModelError
 
@@ -57,63 +59,8 @@ _LOG_2PI = math.log(2 * math.pi)
 _EPS = float(np.finfo(float).eps)
 
 
-def _design(mods, k, intercept):
-    """Build the model matrix and its column names from ``mods``."""
-    names: list[str] = []
-    cols: list[np.ndarray] = []
-    if intercept:
-        names.append("intrcpt")
-        cols.append(np.ones(k))
-    if mods is not None:
-        if isinstance(mods, pd.Series):
-            mods = mods.to_frame()
-        if isinstance(mods, pd.DataFrame):
-            if len(mods) != k:
-                raise ModelError(f"mods has {len(mods)} rows but there are {k} effect sizes.")
-            for c in mods.columns:
-                col = mods[c]
-                if pd.api.types.is_bool_dtype(col):
-                    col = col.astype(float)
-                if pd.api.types.is_numeric_dtype(col):
-                    names.append(str(c))
-                    cols.append(col.to_numpy(dtype=float, na_value=np.nan))
-                else:
-                    # categorical moderator: dummy coding, first level (sorted) as reference
-                    levels = sorted(col.dropna().unique(), key=str)
-                    if len(levels) < 2:
-                        raise ModelError(
-                            f"Categorical moderator {c!r} has fewer than two levels "
-                            f"({levels}); it cannot be estimated."
-                        )
-                    miss = col.isna().to_numpy()
-                    for lev in levels[1:]:
-                        x = (col == lev).to_numpy(dtype=float)
-                        x[miss] = np.nan
-                        names.append(f"{c}[{lev}]")
-                        cols.append(x)
-        else:
-            arr = np.asarray(mods, dtype=float)
-            if arr.ndim == 1:
-                arr = arr[:, None]
-            if arr.ndim != 2 or arr.shape[0] != k:
-                raise ModelError(
-                    f"mods must be a DataFrame or an array with {k} rows; got shape {arr.shape}."
-                )
-            if arr.shape[1]:
-                # numeric array: one copy into the model matrix
-                m = arr.shape[1]
-                X = np.empty((k, len(cols) + m))
-                if cols:
-                    X[:, 0] = 1.0
-                X[:, len(cols):] = arr
-                return X, names + [f"mod{j + 1}" for j in range(m)]
-    if not cols:
-        raise ModelError("The model has no coefficients: use intercept=True or give mods.")
-    return np.column_stack(cols), names
-
-
 @dataclass(repr=False, eq=False)
-class RMAResult:
+class RMAResult(Result):
     """A fitted :func:`rma` model.
 
     Attributes use metafor's names (``beta``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``,
@@ -214,22 +161,12 @@ class RMAResult:
         return "Random-Effects Model" if self.int_only else "Mixed-Effects Model"
 
     # -- views -------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """Plain-Python summary with metafor's names (JSON-serialisable).
 
         Coefficient-level entries (``beta``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``)
         are lists in the order of ``coef_names``; ``dfs`` is ``None`` for a z-test.
         """
-
-        def lst(a):
-            return [float(x) for x in np.asarray(a).ravel()]
-
-        def num(x):
-            if x is None:
-                return None
-            x = float(x)
-            return x if math.isfinite(x) else None
-
         return {
             "model": "rma.uni",
             "method": self.method,
@@ -240,13 +177,13 @@ class RMAResult:
             "omitted": list(self.omitted),
             "p": int(self.p),
             "coef_names": list(self.coef_names),
-            "beta": lst(self.beta),
-            "se": lst(self.se),
-            "zval": lst(self.zval),
-            "pval": lst(self.pval),
-            "ci_lb": lst(self.ci_lb),
-            "ci_ub": lst(self.ci_ub),
-            "vb": [lst(r) for r in self.vb],
+            "beta": floats(self.beta),
+            "se": floats(self.se),
+            "zval": floats(self.zval),
+            "pval": floats(self.pval),
+            "ci_lb": floats(self.ci_lb),
+            "ci_ub": floats(self.ci_ub),
+            "vb": [floats(r) for r in self.vb],
             "tau2": num(self.tau2),
             "se_tau2": num(self.se_tau2),
             "QE": num(self.QE),

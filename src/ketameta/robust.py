@@ -37,7 +37,6 @@ Pustejovsky JE, Tipton E (2018). Small-sample methods for cluster-robust varianc
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from ._result import Result, floats, num
 from .errors import ModelError
 from .rma import RMAResult
 from .rma_mv import RMAMVResult
@@ -62,7 +62,7 @@ class SmallDfWarning(UserWarning):
 
 
 @dataclass(repr=False, eq=False)
-class RobustResult:
+class RobustResult(Result):
     """Cluster-robust inference for the fixed effects of a fitted model.
 
     Attributes use metafor's names. ``zval`` holds t statistics (``beta / se``), ``dfs`` the
@@ -99,16 +99,8 @@ class RobustResult:
         """T statistics (same as :attr:`zval`, metafor's slot name)."""
         return self.zval
 
-    def to_dict(self) -> dict:
+    def _record(self) -> dict:
         """Plain-Python summary with metafor's names (JSON-serialisable)."""
-
-        def lst(a):
-            return [float(x) for x in np.asarray(a).ravel()]
-
-        def num(x):
-            x = float(x)
-            return x if math.isfinite(x) else None
-
         return {
             "model": "robust." + self.model,
             "adjust": self.adjust,
@@ -120,14 +112,14 @@ class RobustResult:
             "cluster_size_min": int(self.cluster_sizes.min()),
             "cluster_size_max": int(self.cluster_sizes.max()),
             "coef_names": list(self.coef_names),
-            "beta": lst(self.beta),
-            "se": lst(self.se),
-            "zval": lst(self.zval),
-            "pval": lst(self.pval),
-            "ci_lb": lst(self.ci_lb),
-            "ci_ub": lst(self.ci_ub),
-            "dfs": lst(self.dfs),
-            "vb": [lst(r) for r in self.vb],
+            "beta": floats(self.beta),
+            "se": floats(self.se),
+            "zval": floats(self.zval),
+            "pval": floats(self.pval),
+            "ci_lb": floats(self.ci_lb),
+            "ci_ub": floats(self.ci_ub),
+            "dfs": floats(self.dfs),
+            "vb": [floats(r) for r in self.vb],
             "btt": [int(b) for b in self.btt],
             "QM": num(self.QM),
             "QMp": num(self.QMp),

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import ketameta as km
-from ketameta import diagnostics
+from ketameta import _deletion, diagnostics
 from ketameta.diagnostics import cumul, influence, leave1out
 from ketameta.pubbias import ranktest, regtest, trimfill
 
@@ -76,11 +76,11 @@ def metafor_default_subset_fits(monkeypatch):
         n = sums.n_obs.size
         tau2 = np.zeros(n)
         for i in range(n):
-            keep = diagnostics._subset_rows(sums, i)
+            keep = _deletion._subset_rows(sums, i)
             tau2[i] = _metafor_default_fisher(d.y[keep], d.v[keep], d.X[keep])
         return tau2, np.ones(n, bool)
 
-    monkeypatch.setattr(diagnostics, "_tau2_rows", tau2_rows)
+    monkeypatch.setattr(_deletion, "_tau2_rows", tau2_rows)
 
 
 # -- section 6.4: influence(res), res <- rma(yi, vi, mods = ~ ablat + year, data=dat) ----------

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 import ketameta as km
-from ketameta import diagnostics
+from ketameta import _deletion
 from ketameta.diagnostics import cumul, influence, leave1out
 from ketameta.errors import ModelError
 from ketameta.pubbias import _kendall_exact_cdf, ranktest, regtest, trimfill
@@ -90,11 +90,11 @@ def test_leave1out_large_tau2_changes_use_direct_sums():
     region), so that fit is summed directly; all rows must still equal refits."""
     y, v = _normand()
     res = km.rma(y, v)
-    d = diagnostics._Data(res)
-    sums = diagnostics._LeaveOneOutSums(d, d.tau2)
+    d = _deletion._Data(res)
+    sums = _deletion._LeaveOneOutSums(d, d.tau2)
     out = leave1out(res)
     rho = np.abs(out.tau2 - res.tau2) * sums.s
-    assert (rho > diagnostics._RHO_MAX).any()
+    assert (rho > _deletion._RHO_MAX).any()
     _check_leave1out(res, y, v)
 
 
@@ -104,8 +104,8 @@ def test_leave1out_dominant_study_and_boundary():
     v = np.array([1e-6, 0.02, 0.03, 0.05, 0.04, 0.02, 0.06, 0.03])
     for method in ("REML", "ML", "PM", "DL"):
         res = km.rma(y, v, method=method)
-        d = diagnostics._Data(res)
-        assert diagnostics._LeaveOneOutSums(d, d.tau2).dominated[0]
+        d = _deletion._Data(res)
+        assert _deletion._LeaveOneOutSums(d, d.tau2).dominated[0]
         _check_leave1out(res, y, v)
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 rma_mv_module = importlib.import_module("ketameta.rma_mv")
+structure_module = importlib.import_module("ketameta._mv_structure")
 from ketameta.errors import ModelError
 from ketameta.rma import rma
 from ketameta.rma_mv import confint_rma_mv, rma_mv
@@ -312,11 +313,11 @@ def test_errors():
 
 def test_non_convergence_says_what_was_tried(monkeypatch):
     y, v, cl, mods, _ = make_data(seed=13)
-    monkeypatch.setattr(rma_mv_module, "_RTOL", -1.0)  # never satisfied
+    monkeypatch.setattr(structure_module, "_RTOL", -1.0)  # never satisfied
 
     def fail(struct, reml, fixed, theta, key):
         return theta, struct.evaluate(*theta, reml=reml, order=2), False
 
-    monkeypatch.setattr(rma_mv_module, "_lbfgsb", fail)
+    monkeypatch.setattr(structure_module, "_lbfgsb", fail)
     with pytest.raises(ModelError, match=r"tried: Newton/Fisher scoring \(1000 it.*L-BFGS-B"):
         rma_mv(y, v, cluster=cl, mods=mods)

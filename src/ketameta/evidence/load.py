@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from ..errors import InputErrors
@@ -12,9 +11,9 @@ from .checks import FORMS, validate_effects, validate_studies
 from .provenance import time_in_days
 from .review import load_review
 from .schema import check_rows, columns, numeric_columns
-from .sheets import load_bib, read_sheet
+from .sheets import load_bib, read_sheet, typed
 
-__all__ = ["Evidence", "load_evidence", "typed"]
+__all__ = ["Evidence", "load_evidence"]
 
 
 @dataclass
@@ -33,22 +32,6 @@ class Evidence:
     screening: pd.DataFrame | None = None
     search_log: pd.DataFrame | None = None
     watch: pd.DataFrame | None = None
-
-
-def typed(frame, numeric, index=None):
-    """A raw sheet with numbers as floats and empty cells as NaN (``line`` kept as int)."""
-    out = frame.copy()
-    for col in out.columns:
-        if col == "line":
-            continue
-        if col in numeric:
-            out[col] = pd.to_numeric(out[col].replace("", np.nan), errors="coerce").astype(float)
-        else:
-            out[col] = out[col].replace("", np.nan)
-    out["line"] = out["line"].astype(int)
-    if index:
-        out = out.set_index(index, drop=True)
-    return out
 
 
 def load_evidence(studies="data/studies.csv", effects="data/effects.csv", bib="data/references.bib",

@@ -15,7 +15,7 @@ import pandas as pd
 from ..errors import InputError
 from .provenance import key_error
 from .schema import check_rows, columns, numeric_columns
-from .sheets import read_sheet
+from .sheets import read_sheet, typed
 
 __all__ = ["REVIEW_SHEETS", "load_review", "rob_overall", "ROB_DOMAINS", "ROB_LEVELS"]
 
@@ -33,8 +33,6 @@ def _empty(sheet: str) -> pd.DataFrame:
 
 
 def _typed(frame: pd.DataFrame, sheet: str) -> pd.DataFrame:
-    from .load import typed
-
     return typed(frame, numeric_columns(sheet))
 
 

@@ -11,12 +11,13 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError, InputErrors
 from .provenance import suggest as _suggest
 
-__all__ = ["read_sheet", "load_bib"]
+__all__ = ["read_sheet", "load_bib", "typed"]
 
 
 def read_sheet(path, columns, warnings=None):
@@ -149,3 +150,19 @@ def load_bib(path):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def typed(frame, numeric, index=None):
+    """A raw sheet with numbers as floats and empty cells as NaN (``line`` kept as int)."""
+    out = frame.copy()
+    for col in out.columns:
+        if col == "line":
+            continue
+        if col in numeric:
+            out[col] = pd.to_numeric(out[col].replace("", np.nan), errors="coerce").astype(float)
+        else:
+            out[col] = out[col].replace("", np.nan)
+    out["line"] = out["line"].astype(int)
+    if index:
+        out = out.set_index(index, drop=True)
+    return out
