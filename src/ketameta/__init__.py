@@ -14,6 +14,7 @@ from .confint import ConfintResult, confint
 from .diagnostics import CumulResult, InfluenceResult, Leave1outResult, cumul, influence, leave1out
 from .errors import InputError, InputErrors, KetametaError, ModelError
 from .escalc import MEASURES, escalc, hedges_correction
+from .horizon import HorizonResult, horizon
 from .permutest import PermutestBatchResult, PermutestResult, permutest, permutest_batch
 from .predict import predict
 from .pubbias import RanktestResult, RegtestResult, TrimfillResult, ranktest, regtest, trimfill
@@ -31,5 +32,5 @@ __all__ = [
     "leave1out", "influence", "cumul", "Leave1outResult", "InfluenceResult", "CumulResult",
     "regtest", "ranktest", "trimfill", "RegtestResult", "RanktestResult", "TrimfillResult",
     "rma_mv", "RMAMVResult", "confint_rma_mv", "RMAMVConfint", "robust", "RobustResult",
-    "SmallDfWarning",
+    "SmallDfWarning", "horizon", "HorizonResult",
 ]

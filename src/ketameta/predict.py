@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -9,11 +10,11 @@ import pandas as pd
 
 from .errors import ModelError
 
-__all__ = ["predict"]
+__all__ = ["predict", "newmods_matrix", "prediction_frame"]
 
 
-def _newmods_matrix(res, newmods):
-    """Rows of the model matrix for ``newmods`` (without the intercept column)."""
+def newmods_matrix(res, newmods):
+    """Rows of the model matrix for ``newmods`` (moderator values, without the intercept column)."""
     p = res.p
     n_mods = p - (1 if res.intercept else 0)
     if newmods is None:
@@ -41,13 +42,37 @@ def _newmods_matrix(res, newmods):
     return Xn
 
 
+def prediction_frame(pred, se, crit, tau2_total=None, transf=None, ddf=None):
+    """The columns of a prediction table: ``pred, se, ci_lb, ci_ub[, pi_lb, pi_ub][, ddf]``.
+
+    ``crit`` is a scalar or one critical value per row; ``tau2_total`` the heterogeneity
+    variance a new study adds (None: no prediction interval, as for equal-effects models).
+    """
+    out = {"pred": pred, "se": se, "ci_lb": pred - crit * se, "ci_ub": pred + crit * se}
+    if tau2_total is not None:
+        sp = np.sqrt(se**2 + tau2_total)
+        out["pi_lb"] = pred - crit * sp
+        out["pi_ub"] = pred + crit * sp
+    if ddf is not None:
+        out["ddf"] = ddf
+    df = pd.DataFrame(out)
+    if transf is not None:
+        for c in df.columns:
+            if c not in ("se", "ddf"):
+                df[c] = transf(df[c].to_numpy())
+        df = df.drop(columns="se")
+    return df
+
+
+@functools.singledispatch
 def predict(res, newmods=None, level=None, transf=None):
     """Predicted values with confidence and prediction intervals.
 
     Parameters
     ----------
-    res : RMAResult
-        A fitted :func:`ketameta.rma` model.
+    res : RMAResult, RMAMVResult or RobustResult
+        A fitted :func:`ketameta.rma` or :func:`ketameta.rma_mv` model, or its cluster-robust
+        version from :func:`ketameta.robust` (each registers its own method).
     newmods : array_like or DataFrame, optional
         Moderator values (without the intercept). Default: the pooled estimate for an
         intercept-only model, the fitted values for each study otherwise.
@@ -71,28 +96,15 @@ def predict(res, newmods=None, level=None, transf=None):
     fixture in ``tests/reference`` at 1e-8, and against the published dat.bcg predictions
     (metafor docs, predict.rma).
     """
-    Xn = _newmods_matrix(res, newmods)
+    from scipy import stats
+
+    Xn = newmods_matrix(res, newmods)
     lvl = res.level if level is None else float(level)
     a = 1 - lvl / 100
     if res.dfs is None:
-        from scipy import stats
-
         crit = stats.norm.isf(a / 2)
     else:
-        from scipy import stats
-
         crit = stats.t.isf(a / 2, res.dfs) if res.dfs > 0 else math.nan
     pred = Xn @ res.beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vb, Xn))
-    out = {"pred": pred, "se": se, "ci_lb": pred - crit * se, "ci_ub": pred + crit * se}
-    if res.method != "EE":
-        sp = np.sqrt(se**2 + res.tau2)
-        out["pi_lb"] = pred - crit * sp
-        out["pi_ub"] = pred + crit * sp
-    df = pd.DataFrame(out)
-    if transf is not None:
-        for c in df.columns:
-            if c != "se":
-                df[c] = transf(df[c].to_numpy())
-        df = df.drop(columns="se")
-    return df
+    return prediction_frame(pred, se, crit, None if res.method == "EE" else res.tau2, transf)

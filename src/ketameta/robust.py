@@ -46,6 +46,7 @@ from scipy import linalg, stats
 
 from ._result import Result, floats, num
 from .errors import ModelError
+from .predict import newmods_matrix, predict, prediction_frame
 from .rma import RMAResult
 from .rma_mv import RMAMVResult
 
@@ -93,6 +94,24 @@ class RobustResult(Result):
     model: str
     cluster_sizes: np.ndarray
     notes: list = field(default_factory=list)
+    #: the model the inference is for (for predictions)
+    fit: object = field(default=None, repr=False, compare=False)
+    #: per-cluster CR2 pieces (C, H) for the Satterthwaite df of any contrast
+    moments: tuple | None = field(default=None, repr=False, compare=False)
+
+    def contrast_df(self, c) -> float:
+        """Satterthwaite degrees of freedom of the linear contrast ``c' beta``.
+
+        CR2 only (Tipton & Pustejovsky 2015; the per-coefficient ``dfs`` are the contrasts of the
+        unit vectors). CR0/CR1 use ``n_clusters - p`` for every contrast.
+        """
+        c = np.asarray(c, dtype=float).ravel()
+        if self.moments is None:
+            return float(self.n_clusters - self.p)
+        C, H = self.moments
+        cc = np.einsum("a,jab,b->j", c, C, c)
+        hc = np.einsum("a,jab->jb", c, H)
+        return _satterthwaite(cc, hc)
 
     @property
     def tval(self) -> np.ndarray:
@@ -349,6 +368,7 @@ def robust(fit, cluster, adjust="CR2", level=None):
             vb = vb * (n / (n - p))
         vb = 0.5 * (vb + vb.T)
         dfs = np.full(p, float(n - p))
+        moments = None
         se = np.sqrt(np.diag(vb))
         Q = _wald(beta, vb, btt)
         q = len(btt)
@@ -356,6 +376,7 @@ def robust(fit, cluster, adjust="CR2", level=None):
         QMp = float(stats.f.sf(QM, q, n - p))
     else:
         vb, Cst, H = _cr2(X, e, bread, groups, theta, n)
+        moments = (Cst, H)
         se = np.sqrt(np.diag(vb))
         dfs = np.array([_satterthwaite(Cst[:, i, i], H[:, i, :]) for i in range(p)])
         QM, QMp, QMdf = _htz(beta, vb, Cst, H, btt)
@@ -377,7 +398,7 @@ def robust(fit, cluster, adjust="CR2", level=None):
         ci_lb=beta - crit * se, ci_ub=beta + crit * se, vb=vb, dfs=dfs, adjust=adjust,
         n_clusters=n, k=k, p=p, coef_names=list(fit.coef_names), btt=btt, QM=float(QM),
         QMp=float(QMp), QMdf=QMdf, QMtest=QMtest, level=level, model=model,
-        cluster_sizes=sizes, notes=notes,
+        cluster_sizes=sizes, notes=notes, fit=fit, moments=moments,
     )
 
 
@@ -471,3 +492,26 @@ def _htz(beta, vb, C, H, btt):
     F = delta * Q / q
     p = float(stats.f.sf(F, q, df2)) if df2 > 0 else float("nan")
     return F, p, (q, float(df2))
+
+
+@predict.register
+def predict_robust(res: RobustResult, newmods=None, level=None, transf=None):
+    """Predictions with cluster-robust standard errors (metafor's ``predict`` on ``robust()``).
+
+    ``se = sqrt(x' V_CR x)``; each row's t quantile uses the Satterthwaite df of its own
+    contrast ``x' beta`` (column ``ddf``; :meth:`RobustResult.contrast_df`), as clubSandwich and
+    metafor do; the prediction interval adds the model's heterogeneity (tau^2, or both
+    variance components of a multilevel model).
+    """
+    fit = res.fit
+    if fit is None:
+        raise ModelError("this robust result does not keep its model; refit it with ketameta.robust")
+    Xn = newmods_matrix(fit, newmods)
+    lvl = res.level if level is None else float(level)
+    a = 1 - lvl / 100
+    pred = Xn @ res.beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vb, Xn))
+    ddf = np.array([res.contrast_df(x) for x in Xn])
+    crit = stats.t.isf(a / 2, ddf)
+    het = float(np.sum(fit.sigma2)) if hasattr(fit, "sigma2") else (None if fit.method == "EE" else fit.tau2)
+    return prediction_frame(pred, se, crit, het, transf, ddf=ddf)

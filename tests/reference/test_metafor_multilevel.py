@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import ketameta as km
 from ketameta.rma import rma
 from ketameta.rma_mv import rma_mv
 from ketameta.robust import SmallDfWarning, robust
@@ -227,3 +228,45 @@ def test_case_f_rma_uni_robust_with_omitted_rows():
         rob1 = robust(res, cluster=BD_GRADE, adjust="CR1")
     for key, val in exp["CR1"].items():
         assert_rel(getattr(rob1, key), val, RTOL, key)
+
+
+# -- predict() on rma_mv fits and on their CR2-robust versions (metafor 3.8.1, clubSandwich) -----
+
+def _mv_case(name):
+    import pandas as pd
+
+    d = load_fixture(name)
+    inp = d["input"]
+    mods = pd.DataFrame({"year_c": inp["year_c"]}) if "year_c" in inp else None
+    fit = km.rma_mv(np.asarray(inp["yi"]), np.asarray(inp["vi"]), cluster=np.asarray(inp["cluster"]),
+                    id=np.asarray(inp["id"]), mods=mods, method="REML")
+    return d, inp, fit
+
+
+def test_predict_rma_mv_with_moderator_matches_metafor():
+    d, inp, fit = _mv_case("predict_mv__konstantopoulos2011_year")
+    e = d["expected"]
+    pr = km.predict(fit, newmods=np.asarray(inp["newmods"]))
+    for col, key in (("pred", "pred"), ("se", "se"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"),
+                     ("pi_lb", "pi_lb"), ("pi_ub", "pi_ub")):
+        assert_rel(pr[col].to_numpy(), e[key], TOL["iterative"], col)
+
+
+def test_predict_rma_mv_intercept_only_matches_metafor():
+    d, inp, fit = _mv_case("predict_mv__konstantopoulos2011_intercept")
+    e = d["expected"]
+    pr = km.predict(fit)
+    for col in ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
+        assert_rel(pr[col].to_numpy(), e[col], TOL["iterative"], col)
+
+
+def test_predict_robust_cr2_uses_the_contrast_satterthwaite_df_as_metafor():
+    d, inp, fit = _mv_case("predict_mv__konstantopoulos2011_year")
+    r = d["expected"]["robust"]
+    rob = km.robust(fit, cluster=np.asarray(inp["cluster"]), adjust="CR2")
+    assert_rel(rob.dfs, r["dfs"], TOL["iterative"], "coefficient dfs")
+    pr = km.predict(rob, newmods=np.asarray(inp["newmods"]))
+    for col in ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "ddf"):
+        assert_rel(pr[col].to_numpy(), r[col], TOL["iterative"], col)
+    # the df of a unit contrast is the coefficient's df
+    assert rob.contrast_df([0.0, 1.0]) == pytest.approx(rob.dfs[1], rel=1e-12)

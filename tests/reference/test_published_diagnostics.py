@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import ketameta as km
-from ketameta import _deletion, diagnostics
+from ketameta import _deletion
 from ketameta.diagnostics import cumul, influence, leave1out
 from ketameta.pubbias import ranktest, regtest, trimfill
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from ...errors import ModelError
+from ...horizon import horizon
 from ...outputs import figures
+from ...predict import predict
 from ...rma_mv import confint_rma_mv, rma_mv
 from ...robust import SmallDfWarning, robust
 from ..pools import TEST_NAMES, finish_model, pool_windows, require_rows
@@ -22,7 +22,8 @@ __all__ = ["Durability", "time_course"]
 
 def time_course(es, spec):
     """Three-level time-course model (effect on log days, time points nested in studies) with
-    cluster-robust (CR2) inference; the latest time the benefit is distinguishable from zero.
+    cluster-robust (CR2) inference; when the benefit stops being distinguishable from zero and
+    when the fitted benefit reaches zero (:func:`ketameta.horizon`).
     """
     tc = spec.get("time_course") or {}
     k, n_cl = len(es), es["study_id"].nunique()
@@ -31,11 +32,10 @@ def time_course(es, spec):
             f"time-course model needs >= 3 studies, >= 4 effect sizes and >= 2 time points; "
             f"found {n_cl} studies, {k} effect sizes."
         )
-    logt = np.log(es["time_days"].to_numpy(dtype=float))
-    mods = pd.DataFrame({"log_days": logt})
+    method = tc.get("method", "REML")
+    mods = pd.DataFrame({"log_days": np.log(es["time_days"].to_numpy(dtype=float))})
     fit = rma_mv(es["yi"].to_numpy(), es["vi"].to_numpy(), cluster=es["study_id"].to_numpy(),
-                 mods=mods, method=spec["method"] if spec["method"] in ("REML", "ML") else "REML",
-                 level=spec["level"])
+                 mods=mods, method=method, level=spec["level"])
     adjust = tc.get("robust", "CR2")
     with warnings.catch_warnings():
         # small Satterthwaite df are reported in the output (small_df_warning), not as noise
@@ -46,60 +46,34 @@ def time_course(es, spec):
     except ModelError as exc:
         components_ci = {"status": "failed", "reason": str(exc)}
     rd = rob.to_dict()
-    b = np.asarray(rd["beta"], dtype=float)
-    V = np.asarray(rd["vb"], dtype=float)
-    dfs = np.atleast_1d(np.asarray(rd["dfs"], dtype=float))
-    df_use = float(np.nanmin(dfs))
-    crit = float(stats.t.isf((1 - spec["level"] / 100) / 2, df_use))
     h0, h1 = tc.get("horizon_days", [40 / 1440, 28])
     grid = np.exp(np.linspace(np.log(h0), np.log(h1), 200))
-    Xg = np.column_stack([np.ones_like(grid), np.log(grid)])
-    pred = Xg @ b
-    se = np.sqrt(np.einsum("ij,jk,ik->i", Xg, V, Xg))
-    lo, hi = pred - crit * se, pred + crit * se
-
-    def lower(logt_):
-        x = np.array([1.0, logt_])
-        return float(x @ b - crit * math.sqrt(x @ V @ x))
-
-    t_cross, status = None, ""
-    if lo[0] <= 0:
-        status = "not distinguishable from zero at the first time point of the horizon"
-    elif lo[-1] > 0:
-        status = f"still distinguishable from zero at day {h1:g} (end of horizon)"
-        t_cross = float(h1)
-    else:
-        j = int(np.argmax(lo <= 0))
-        root = optimize.brentq(lower, math.log(grid[j - 1]), math.log(grid[j]), xtol=1e-12)
-        t_cross = float(math.exp(root))
-        status = "lower confidence bound reaches zero"
-    # time at which the fitted benefit reaches zero: log t0 = -b0/b1 (delta method)
+    band = predict(rob, newmods=np.log(grid))
+    hz = horizon(rob, 0.0, grid=(h0, h1), level=spec["level"])
+    t_cross = hz.last_time
+    status = hz.last_status
     t_zero = None
-    if b[1] < 0 and b[0] > 0:
-        g = -b[0] / b[1]
-        J = np.array([-1 / b[1], b[0] / b[1] ** 2])
-        se_g = math.sqrt(float(J @ V @ J))
-        t_zero = {"estimate": math.exp(g), "ci_lb": math.exp(g - crit * se_g),
-                  "ci_ub": math.exp(g + crit * se_g), "log_se": se_g,
-                  "method": "delta method on log(days), cluster-robust covariance, "
-                            f"t with {df_use:.2f} df"}
-    cw = spec.get("claim_window_days")
+    if hz.crossing is not None:
+        t_zero = {"estimate": hz.crossing, "ci_lb": hz.crossing_ci[0], "ci_ub": hz.crossing_ci[1],
+                  "method": hz.method + (f" ({hz.df:.2f} df)" if hz.df is not None else "")}
+    df_slope = float(rd["dfs"][1])
     return {
         "model": "three-level random-effects meta-regression on log(days) (time points nested "
-                 f"in studies), {fit.to_dict().get('method', 'REML')}; cluster-robust "
+                 f"in studies), {fit.to_dict().get('method', method)}; cluster-robust "
                  f"{adjust} inference with Satterthwaite df",
         "k": int(k), "n_studies": int(n_cl),
         "fit": fit.to_dict(), "robust": rd, "variance_components_ci": components_ci,
-        "intercept": float(b[0]), "slope_log_days": float(b[1]),
+        "intercept": float(rob.beta[0]), "slope_log_days": float(rob.beta[1]),
         "slope_ci": [float(rd["ci_lb"][1]), float(rd["ci_ub"][1])],
-        "slope_pval": float(rd["pval"][1]), "df_used": df_use,
-        "curve": {"time_days": grid.tolist(), "pred": pred.tolist(), "ci_lb": lo.tolist(),
-                  "ci_ub": hi.tolist()},
+        "slope_pval": float(rd["pval"][1]), "df_used": df_slope,
+        "curve": {"time_days": grid.tolist(), "pred": band["pred"].tolist(),
+                  "ci_lb": band["ci_lb"].tolist(), "ci_ub": band["ci_ub"].tolist(),
+                  "ddf": band["ddf"].tolist()},
         "t_cross": t_cross, "t_cross_status": status, "t_zero": t_zero,
-        "claim_window_days": cw,
-        "small_df_warning": bool(df_use < 4),
+        "horizon": hz.to_dict(),
+        "claim_window_days": spec.get("claim_window_days"),
+        "small_df_warning": bool(df_slope < 4),
     }
-
 
 
 @register
