@@ -35,6 +35,7 @@ STUDIES = DATA / "studies.csv"
 EFFECTS = DATA / "effects.csv"
 BIB = DATA / "references.bib"
 README = DATA / "README.md"
+REVIEW = {s: DATA / f"{s}.csv" for s in ("rob", "screening", "search_log", "watch")}
 
 
 def _rows(path):
@@ -45,7 +46,7 @@ def _rows(path):
 
 @pytest.fixture(scope="module")
 def ev():
-    return load_evidence(STUDIES, EFFECTS, BIB)
+    return load_evidence(STUDIES, EFFECTS, BIB, **REVIEW)
 
 
 @pytest.fixture(scope="module")
@@ -287,8 +288,10 @@ def _row(ev, effect_id):
 
 
 def test_required_dissociation_rows(ev):
+    # 108 is the sample analysed, not the n of this correlation (r and p imply fewer): r with p
     r = _row(ev, "luckenbaugh2014_r_230min")
-    assert (r["estimate"], r["n"], r["benefit_sign"], r["direction"]) == (-0.35, 108, -1, "+")
+    assert (r["form"], r["estimate"], r["p"], r["benefit_sign"], r["direction"]) == ("r_p", -0.35, 0.007, -1, "+")
+    assert pd.isna(r["n"])
     r = _row(ev, "luckenbaugh2014_r_7day")
     assert (r["form"], r["estimate"], r["p"]) == ("r_p", -0.41, 0.01) and pd.isna(r["n"])
     r = _row(ev, "calimanfontes2025_slope_24h")
@@ -323,7 +326,8 @@ def test_required_durability_rows(ev):
     assert _row(ev, "lapidus2014_response_24h")[["ai", "n1i", "ci", "n2i"]].tolist() == [8, 18, 1, 18]
     assert _row(ev, "grunebaum2018_ssi_d_day1")["estimate"] == 0.75
     assert _row(ev, "grunebaum2018_ssi_response_day1")[["estimate", "ci_lb", "ci_ub", "pct1", "pct2"]].tolist() == [2.85, 1.14, 7.15, 55, 30]
-    lii = ev.effects[(ev.effects["study_id"] == "lii2023") & (ev.effects["form"] == "means_sds")]
+    lii = ev.effects[(ev.effects["study_id"] == "lii2023") & (ev.effects["form"] == "means_sds")
+                     & (ev.effects["scale"] == "MADRS")]
     assert sorted(lii["time_value"]) == [1, 2, 3, 5, 7, 14]
     assert _row(ev, "fava2018_d_01mg_day1")[["estimate", "dose_mg_kg", "n1i", "n2i"]].tolist() == [-0.82, 0.1, 18, 19]
     assert _row(ev, "dore2019_bdi_change")["estimate"] == -11.24

@@ -19,13 +19,16 @@ ANALYSES = list(config["analyses"])
 FIGURE_ANALYSES = figure_analyses(config)
 
 # The validated copy of the evidence base that every job after prepare_evidence reads.
+REVIEW_SHEETS = [s for s in ("rob", "screening", "search_log", "watch") if s in config["evidence"]]
 EVIDENCE_FILES = {
     "studies": "results/evidence/studies.csv",
     "effects": "results/evidence/effects.csv",
     "bib": "results/evidence/references.bib",
+    **{s: f"results/evidence/{s}.csv" for s in REVIEW_SHEETS},
     "warnings": "results/evidence/warnings.csv",
     "digest": "results/evidence/digest.json",
 }
+EVIDENCE_SHEETS = ["studies", "effects", "bib", *REVIEW_SHEETS]
 TABLE_FORMATS = ("csv", "md", "tex", "html")
 FIGURE_FORMATS = ("pdf", "svg", "png")
 
@@ -67,7 +70,7 @@ def analysis_spec(wildcards):
     return spec
 
 
-def evidence_inputs(which=("studies", "effects", "bib")):
+def evidence_inputs(which=EVIDENCE_SHEETS):
     """The validated evidence copy as inputs whose rewrite alone reruns nothing (ancient):
     a job reruns when the rows it reads change (its params.digest)."""
     return {k: ancient(EVIDENCE_FILES[k]) for k in which}

@@ -5,15 +5,9 @@
 rule prepare_evidence:
     """Write the validated evidence base (sheets, BibTeX, warnings, digest) to results/evidence/."""
     input:
-        studies=config["evidence"]["studies"],
-        effects=config["evidence"]["effects"],
-        bib=config["evidence"]["bib"],
+        **{s: config["evidence"][s] for s in EVIDENCE_SHEETS},
     output:
-        studies=EVIDENCE_FILES["studies"],
-        effects=EVIDENCE_FILES["effects"],
-        bib=EVIDENCE_FILES["bib"],
-        warnings=EVIDENCE_FILES["warnings"],
-        digest=EVIDENCE_FILES["digest"],
+        **EVIDENCE_FILES,
     log:
         "results/logs/prepare_evidence/prepare_evidence.log",
     params:

@@ -28,6 +28,7 @@ RESULT_NUMERIC = tuple(c for c in numeric_columns("effects") if c not in ("time_
 KNOWN_SCALES = (
     "MADRS", "HDRS", "HDRS-17", "HDRS-21", "HDRS-25", "HAM-D", "HAM-D-6", "HAM-D-17", "IDS-C", "BDI",
     "HAM-A", "SSI", "BSI", "MADRS-SI", "C-SSRS-ISS", "CADSS", "5D-ASC", "AE report", "BPRS", "POMS-D",
+    "QIDS-SI", "SI composite", "HADS", "HDRS-6", "QIDS-SR", "CADSS-6", "DSS",
 )
 
 #: outcomes that describe dissociation itself (moderators), not benefit

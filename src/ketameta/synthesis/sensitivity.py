@@ -67,6 +67,15 @@ def run_sensitivity(ev, specs: dict, settings: dict, grades) -> pd.DataFrame:
                                  f"{k} in {v}" for k, v in drop.items()))
         for label, detail, spec in kind.extra_variants(base, settings):
             rows += _variant(ev, spec, label, detail)
+        for rho in settings.get("crossover_rho", []):
+            if rho != base.get("crossover_rho", 0.5):
+                rows += _variant(ev, base.replace(crossover_rho=rho), f"within-patient correlation {rho:g}",
+                                 f"crossover trials entered with an assumed within-patient correlation of {rho:g}")
+        for v in settings.get("variants", []):
+            if aid in v.get("analyses", []):
+                select = {**(base.get("select") or {}), **v.get("select", {})}
+                rows += _variant(ev, base.replace(select=select), v["label"],
+                                 "; ".join(f"{k} in {val}" for k, val in v.get("select", {}).items()))
         if settings.get("leave1out", True):
             try:
                 es, _ = pipeline.effect_sizes(ev, base)

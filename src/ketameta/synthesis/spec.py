@@ -73,4 +73,8 @@ def flat_spec(config: Mapping[str, Any], aid: str) -> dict[str, Any]:
     spec = dict(config["analyses"][aid])
     spec.update(id=aid, level=config["level"], seed=config["seed"], grades=list(config["grades"]),
                 exploratory_k=config.get("exploratory_k", 10))
+    if "crossover_rho" in config:
+        spec.setdefault("crossover_rho", config["crossover_rho"])
+    if spec.get("type") == "subgroups":
+        spec["base_spec"] = flat_spec(config, spec["base"])
     return spec

@@ -92,11 +92,12 @@ def load_and_validate(config: dict, config_path="config/config.yaml",
 
     validate_config(config, schema_path, config_path)
     ev_cfg = config["evidence"]
-    for key in ("studies", "effects", "bib"):
-        if not Path(ev_cfg[key]).exists():
+    for key in ("studies", "effects", "bib", "rob", "screening", "search_log", "watch"):
+        if key in ev_cfg and not Path(ev_cfg[key]).exists():
             raise InputError(f"file not found: {ev_cfg[key]}", file=str(config_path),
                              column=f"evidence.{key}")
-    ev = load_evidence(studies=ev_cfg["studies"], effects=ev_cfg["effects"], bib=ev_cfg["bib"])
+    review = {k: ev_cfg[k] for k in ("rob", "screening", "search_log", "watch") if k in ev_cfg}
+    ev = load_evidence(studies=ev_cfg["studies"], effects=ev_cfg["effects"], bib=ev_cfg["bib"], **review)
     problems = []
     for aid in config["analyses"]:
         spec = flat_spec(config, aid)
