@@ -21,6 +21,7 @@ from .pubbias import RanktestResult, RegtestResult, TrimfillResult, ranktest, re
 from .rma import METHODS, TESTS, RMAResult, rma
 from .rma_mv import RMAMVConfint, RMAMVResult, confint_rma_mv, rma_mv
 from .robust import RobustResult, SmallDfWarning, robust
+from .timecourse import TimecourseResult, timecourse
 
 __version__ = "0.1.0"
 
@@ -32,5 +33,5 @@ __all__ = [
     "leave1out", "influence", "cumul", "Leave1outResult", "InfluenceResult", "CumulResult",
     "regtest", "ranktest", "trimfill", "RegtestResult", "RanktestResult", "TrimfillResult",
     "rma_mv", "RMAMVResult", "confint_rma_mv", "RMAMVConfint", "robust", "RobustResult",
-    "SmallDfWarning", "horizon", "HorizonResult",
+    "SmallDfWarning", "horizon", "HorizonResult", "timecourse", "TimecourseResult",
 ]

@@ -43,7 +43,7 @@ def test_every_rule_has_log_docstring_and_named_io():
         for section in ("input:", "output:"):
             body = b.split(section)[1].split(":\n")[0]
             # named: key=value, or **f() where f returns a dict of named files
-            assert re.search(r"^\s+(\w+=|\*\*\w+\()", body, re.M), f"rule {name}: unnamed {section}"
+            assert re.search(r"^\s+(\w+=|\*\*\w+(\(|,))", body, re.M), f"rule {name}: unnamed {section}"
 
 
 def _tool(name):

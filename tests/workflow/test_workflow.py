@@ -260,10 +260,11 @@ def test_real_headline_estimates_recomputed_from_effect_sizes(real_run):
         slope_row = tab[tab["contrast"] == f"slope on {mod}"].iloc[0]
         assert slope_row["estimate"] == pytest.approx(res.beta[1], rel=1e-8)
         checked += 1
-    assert checked >= 5
+    # not vacuous: the real data have pooled windows and meta-regressions to check
+    assert checked >= 3
     claims = pd.read_csv(real_run / "results" / "tables" / "claims.csv")
-    assert set(claims["verdict"]) <= {"supported", "mixed", "not supported",
-                                      "insufficient data"}
+    assert set(claims["verdict"]) <= {"supported", "mixed", "not supported", "not supported (shorter)",
+                                      "not supported (longer)", "insufficient data"}
     assert len(claims) == len(cfg["claims"])
 
 

@@ -111,7 +111,7 @@ def _eff(eid, sid, question, outcome, form, time=None, unit=None, scale="MADRS",
                locator="Table 2" if form != "not_found" else "", notes=notes)
     if outcome in ("depression_severity", "suicidal_ideation", "anxiety") and form in (
             "means_sds", "means_ses", "md_ci", "md_se", "md_t", "d_ci", "d_p", "d_only", "change_t", "mean_change"):
-        row["value_type"] = "change" if form in ("change_t", "mean_change") else "endpoint"
+        row["value_type"] = "change"  # synthetic: every continuous value is a change score
     for k, v in nums.items():
         row[k] = _fmt(v)
     if form == "p" or "p" in nums:
@@ -221,6 +221,8 @@ def build(dest: Path) -> Path:
             for r in rows:
                 w.writerow({c: r.get(c, "") for c in cols})
     (dest / "references.bib").write_text(BIB.lstrip(), encoding="utf-8")
+    for sheet in ("rob", "screening", "search_log", "watch"):  # the review's records: none
+        (dest / f"{sheet}.csv").write_text(",".join(_columns(f"{sheet}.csv")) + "\n", encoding="utf-8")
     return dest
 
 

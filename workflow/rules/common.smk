@@ -19,7 +19,9 @@ ANALYSES = list(config["analyses"])
 FIGURE_ANALYSES = figure_analyses(config)
 
 # The validated copy of the evidence base that every job after prepare_evidence reads.
-REVIEW_SHEETS = [s for s in ("rob", "screening", "search_log", "watch") if s in config["evidence"]]
+REVIEW_SHEETS = [
+    s for s in ("rob", "screening", "search_log", "watch") if s in config["evidence"]
+]
 EVIDENCE_FILES = {
     "studies": "results/evidence/studies.csv",
     "effects": "results/evidence/effects.csv",
@@ -29,6 +31,7 @@ EVIDENCE_FILES = {
     "digest": "results/evidence/digest.json",
 }
 EVIDENCE_SHEETS = ["studies", "effects", "bib", *REVIEW_SHEETS]
+EVIDENCE_FINGERPRINT = "results/evidence/rows/_evidence.json"
 TABLE_FORMATS = ("csv", "md", "tex", "html")
 FIGURE_FORMATS = ("pdf", "svg", "png")
 
@@ -70,9 +73,15 @@ def analysis_spec(wildcards):
     return spec
 
 
+def evidence_sources():
+    """The evidence sheets in data/ (the inputs of prepare_evidence), by name."""
+    return {s: config["evidence"][s] for s in EVIDENCE_SHEETS}
+
+
 def evidence_inputs(which=EVIDENCE_SHEETS):
-    """The validated evidence copy as inputs whose rewrite alone reruns nothing (ancient):
-    a job reruns when the rows it reads change (its params.digest)."""
+    """The validated evidence copy as inputs whose rewrite alone reruns nothing (ancient): a job
+    reruns when the fingerprint of the rows it reads changes (results/evidence/rows/).
+    """
     return {k: ancient(EVIDENCE_FILES[k]) for k in which}
 
 

@@ -6,6 +6,7 @@ rule compute_effect_sizes:
     """Compute yi, vi (and moderators) for one analysis, with provenance and exclusions."""
     input:
         **evidence_inputs(),
+        rows="results/evidence/rows/{analysis}.json",
     output:
         effect_sizes="results/effect_sizes/{analysis}.csv",
         excluded="results/effect_sizes/{analysis}.excluded.csv",
@@ -13,6 +14,5 @@ rule compute_effect_sizes:
         "results/logs/compute_effect_sizes/{analysis}.log",
     params:
         spec=analysis_spec,
-        digest=analysis_digest,
     script:
         "../scripts/compute_effect_sizes.py"

@@ -5,7 +5,7 @@
 rule prepare_evidence:
     """Write the validated evidence base (sheets, BibTeX, warnings, digest) to results/evidence/."""
     input:
-        **{s: config["evidence"][s] for s in EVIDENCE_SHEETS},
+        **evidence_sources(),
     output:
         **EVIDENCE_FILES,
     log:
@@ -16,10 +16,37 @@ rule prepare_evidence:
         "../scripts/prepare_evidence.py"
 
 
+rule fingerprint_rows:
+    """Record the fingerprint of the evidence rows one analysis reads (reruns only when they change)."""
+    output:
+        fingerprint="results/evidence/rows/{analysis}.json",
+    log:
+        "results/logs/fingerprint_rows/{analysis}.log",
+    params:
+        scope="{analysis}",
+        digest=analysis_digest,
+    script:
+        "../scripts/fingerprint_rows.py"
+
+
+rule fingerprint_evidence:
+    """Record the fingerprint of the whole evidence base (for outputs that summarise all of it)."""
+    output:
+        fingerprint=EVIDENCE_FINGERPRINT,
+    log:
+        "results/logs/fingerprint_evidence/fingerprint_evidence.log",
+    params:
+        scope="evidence",
+        digest=evidence_digest,
+    script:
+        "../scripts/fingerprint_rows.py"
+
+
 rule summarise_evidence:
     """Write the study-characteristics table, the data-gaps table and the input warnings."""
     input:
         **evidence_inputs(),
+        fingerprint=EVIDENCE_FINGERPRINT,
         warnings=EVIDENCE_FILES["warnings"],
     output:
         studies_csv="results/tables/studies.csv",
@@ -32,8 +59,6 @@ rule summarise_evidence:
         warnings="results/tables/input_warnings.csv",
     log:
         "results/logs/summarise_evidence/summarise_evidence.log",
-    params:
-        digest=evidence_digest,
     script:
         "../scripts/summarise_evidence.py"
 
@@ -42,13 +67,12 @@ rule write_references:
     """Write the complete reference list (Markdown, HTML, BibTeX subset of cited entries)."""
     input:
         **evidence_inputs(),
+        fingerprint=EVIDENCE_FINGERPRINT,
     output:
         md="results/references.md",
         html="results/references.html",
         bib="results/references.bib",
     log:
         "results/logs/write_references/write_references.log",
-    params:
-        digest=evidence_digest,
     script:
         "../scripts/write_references.py"

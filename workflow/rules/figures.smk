@@ -6,7 +6,8 @@ rule plot_figure:
     input:
         fit="results/fits/{analysis}.json",
         effect_sizes="results/effect_sizes/{analysis}.csv",
-        bib=EVIDENCE_FILES["bib"],
+        bib=ancient(EVIDENCE_FILES["bib"]),
+        rows="results/evidence/rows/{analysis}.json",
     output:
         pdf="results/figures/{analysis}.pdf",
         svg=report(
@@ -28,6 +29,7 @@ rule plot_prisma:
     """Draw the PRISMA 2020 flow diagram from the evidence base and the configured counts."""
     input:
         **evidence_inputs(),
+        fingerprint=EVIDENCE_FINGERPRINT,
         fits=all_fits,
     output:
         pdf="results/figures/prisma.pdf",
@@ -41,6 +43,5 @@ rule plot_prisma:
         "results/logs/plot_prisma/prisma.log",
     params:
         prisma=config.get("prisma", {}),
-        digest=evidence_digest,
     script:
         "../scripts/plot_prisma.py"

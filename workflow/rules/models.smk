@@ -5,16 +5,15 @@
 rule fit_model:
     """Fit the configured model(s) of one analysis and write their summaries as JSON."""
     input:
+        # descriptive kinds (approaches) also read the study sheet
         **evidence_inputs(),
         effect_sizes="results/effect_sizes/{analysis}.csv",
-        # descriptive kinds (approaches) also read the study sheet
     output:
         fit="results/fits/{analysis}.json",
     log:
         "results/logs/fit_model/{analysis}.log",
     params:
         spec=analysis_spec,
-        digest=analysis_digest,
     script:
         "../scripts/fit_model.py"
 
@@ -24,12 +23,12 @@ rule run_sensitivity:
     input:
         # every variant recomputes its effect sizes from the evidence (other grades, other n, ...)
         **evidence_inputs(),
+        fingerprint=EVIDENCE_FINGERPRINT,
     output:
         fit="results/fits/sensitivity.json",
     log:
         "results/logs/run_sensitivity/sensitivity.log",
     params:
         config=sensitivity_config,
-        digest=evidence_digest,
     script:
         "../scripts/run_sensitivity.py"

@@ -7,7 +7,8 @@ rule make_table:
         fit="results/fits/{analysis}.json",
         effect_sizes="results/effect_sizes/{analysis}.csv",
         excluded="results/effect_sizes/{analysis}.excluded.csv",
-        bib=EVIDENCE_FILES["bib"],
+        bib=ancient(EVIDENCE_FILES["bib"]),
+        rows="results/evidence/rows/{analysis}.json",
     output:
         csv=report(
             "results/tables/{analysis}.csv",
@@ -46,7 +47,6 @@ rule make_claims_table:
         claims=config["claims"],
         grades=config["grades"],
         analyses=config["analyses"],
-        digest=evidence_digest,
     script:
         "../scripts/make_claims_table.py"
 

@@ -9,13 +9,15 @@ rules, applied mechanically):
   direction are positive; *not supported* when no quantitative pool excludes zero and fewer than
   half of the studies with a clear direction are positive; *insufficient data* when fewer than two
   studies give a quantitative estimate and fewer than three give a direction; *mixed* otherwise.
-* benefit lasts 3-7 days -- from the time-course model when it is informative (Satterthwaite
-  df >= 4): *supported* when the last day the pooled benefit is distinguishable from zero lies in
-  the claimed window; *mixed* when it does not but the confidence interval of the day the fitted
-  benefit reaches zero overlaps the window; *not supported* when neither does. When the model
-  cannot resolve the duration, the last time point with a significant benefit in each trial
-  decides (at least 3 trials): *supported* if all lie in the window, *mixed* if some do, *not
-  supported* if none does; otherwise *insufficient data*.
+* benefit lasts 3-7 days -- from the Bayesian time course of every time point of every trial
+  (:func:`ketameta.timecourse`): the posterior probability that the benefit falls below the
+  threshold (SMD 0.2) within the claimed window. *supported* when it is at least 0.8; *not
+  supported (shorter / longer)* when it is at most 0.2; *insufficient data* otherwise (the data
+  cannot separate the claim from its alternatives) or when no time course can be estimated.
+  The cut-offs are configurable (``probability``). No verdict when the curve would be
+  extrapolated: no trial reports a time point at or after the end of the window, or fewer than
+  ``min_trials`` (3) trials. Counting the trials' last significant time points is not used (vote
+  counting; Cochrane Handbook ch. 12).
 * usual IV dose -- *supported* when at least half of the IV studies reporting a dose used the
   claimed dose and infusion time (k >= 3); *mixed* when it is the most common but below half;
   *not supported* otherwise; *insufficient data* with fewer than 3 studies reporting a dose.
@@ -33,7 +35,8 @@ __all__ = ["assess_claims", "VERDICTS", "RULES", "fmt", "fmt_ci"]
 #: the claim rules a config entry can name (``claims[].rule``)
 RULES = ("association", "duration", "dose", "dose_range")
 
-VERDICTS = ("supported", "mixed", "not supported", "insufficient data")
+VERDICTS = ("supported", "mixed", "not supported", "not supported (shorter)", "not supported (longer)",
+            "insufficient data")
 
 
 def _findings(aid, fits, specs):
@@ -88,80 +91,50 @@ def _association(claim, fits, specs=None):
     return verdict, parts, max(len(quant), dir_k)
 
 
-def _last_significant_days(ev, grades, spec=None):
-    """Per primary study: the latest time with a significant benefit on depression severity,
-    among the studies the durability analysis admits (its route/schedule/dose/drug filters).
-    """
-    from .select import STUDY_FILTER_COLUMNS, as_list, candidate_rows
-
-    rows = candidate_rows(ev, "durability")
-    rows = rows[(rows["outcome"] == "depression_severity") & (rows["significant"] == "yes")
-                & (rows["direction"] == "+") & rows["grade"].isin(grades)
-                & rows["time_days"].notna() & (rows["study_role"] == "primary")]
-    sel = (spec or {}).get("select", {}) or {}
-    for key, accepted in sel.items():
-        acc = [str(a) for a in as_list(accepted)]
-        if key in STUDY_FILTER_COLUMNS:
-            rows = rows[rows[f"study_{key}"].astype(str).isin(acc)]
-        elif key == "dose_mg_kg":
-            rows = rows[rows["dose"].isin([float(a) for a in acc])]
-    return rows.groupby("study_id")["time_days"].max().sort_values()
-
-
 def _duration(claim, fits, ev=None, grades=("P", "S"), specs=None):
+    """How long the benefit lasts: the posterior probability that it falls below the threshold
+    within the claimed window (Bayesian time course). Vote counts of significant time points
+    are not used (Cochrane Handbook ch. 12).
+    """
     parts, verdict, k = [], "insufficient data", 0
-    lo_w, hi_w = 3, 7
-    informative = False
+    lo_w, hi_w = claim.get("window_days", (3, 7))
+    cut = claim.get("probability", {"supported": 0.8, "not_supported": 0.2})
+    decided = False
     for aid in claim["evidence"]:
-        f, found = _findings(aid, fits, specs)
+        _, found = _findings(aid, fits, specs)
         for fd in found:
             parts.append(fd["text"])
-            if "time_course" not in fd:
+            cv = fd.get("curve")
+            if decided or not cv or cv.get("status") != "ok":
                 continue
-            tc = fd["time_course"]
-            lo_w, hi_w = tc.get("claim_window_days") or [lo_w, hi_w]
-            if aid != claim["evidence"][0]:
+            h = cv["fits"][cv["headline"]]
+            c0 = sorted(h["horizons"], key=float)[0]
+            hz = h["horizons"][c0]
+            if "p_in_window" not in hz:
                 continue
-            if tc.get("status") == "failed" or "t_cross_status" not in tc:
-                parts.append(f"time-course model: {tc.get('reason', 'not fitted')}")
+            decided = True
+            k = cv["k"]
+            pb, pin, pa = hz["p_before_window"], hz["p_in_window"], hz["p_after_window"]
+            parts.append(f"probability that the benefit falls below {float(c0):g} before day {lo_w:g}: {pb:.2f}; "
+                         f"between days {lo_w:g} and {hi_w:g}: {pin:.2f}; after day {hi_w:g}: {pa:.2f}")
+            short = []
+            if cv.get("t_max", 0) < hi_w:
+                short.append(f"no trial reports a time point at or after day {hi_w:g} (latest: day {cv['t_max']:g})")
+            if cv.get("n_trials", 0) < claim.get("min_trials", 3):
+                short.append(f"fewer than {claim.get('min_trials', 3)} trials")
+            if short:
+                parts.append("the curve would be extrapolated (" + "; ".join(short) + "): no verdict")
                 continue
-            k = tc["k"]
-            tz = tc.get("t_zero")
-            parts.append(
-                f"time course ({tc['n_studies']} studies, {tc['k']} time points, "
-                f"{tc['df_used']:.1f} df): " + (
-                    f"benefit distinguishable from zero until day {tc['t_cross']:.1f}"
-                    if tc.get("t_cross") is not None else tc["t_cross_status"])
-                + ("; fitted benefit reaches zero at day "
-                   f"{fmt_ci(tz['estimate'], tz['ci_lb'], tz['ci_ub'], 1)}" if tz else ""))
-            informative = tc.get("df_used", 0) >= 4 and (tc.get("t_cross") is not None
-                                                         or tz is not None)
-            if informative:
-                tcross = tc.get("t_cross")
-                if tcross is not None and lo_w <= tcross <= hi_w:
-                    verdict = "supported"
-                elif tz and tz["ci_lb"] <= hi_w and tz["ci_ub"] >= lo_w:
-                    verdict = "mixed"
-                else:
-                    verdict = "not supported"
-    if ev is not None:
-        spec = (specs or {}).get(claim["evidence"][0])
-        last = _last_significant_days(ev, grades, spec)
-        if len(last):
-            from ..outputs.citations import Citations
-
-            cit = Citations(ev.bib, name="references")
-            keys = ev.studies["citation_key"]
-            parts.append("last time point with a significant benefit, per trial: " + ", ".join(
-                f"{cit.label(keys[sid])} day {d:g}" for sid, d in last.items()))
-        if not informative:
-            parts.append("the pooled time course cannot resolve the duration (too few studies "
-                         "or df < 4); the verdict rests on the per-trial significance")
-            if len(last) >= 3:
-                inside = ((last >= lo_w) & (last <= hi_w)).mean()
-                verdict = ("supported" if inside == 1 else "mixed" if inside > 0
-                           else "not supported")
-                k = max(k, len(last))
+            if pin >= cut["supported"]:
+                verdict = "supported"
+            elif pin <= cut["not_supported"]:
+                verdict = "not supported (" + ("shorter" if pb > pa else "longer") + ")"
+            else:
+                verdict = "insufficient data"
+                parts.append(f"the data cannot separate a benefit lasting {lo_w:g}-{hi_w:g} days from a "
+                             "shorter or longer one")
+    if not decided:
+        parts.append("no time course could be estimated: the duration is not known from these data")
     return verdict, parts, k
 
 

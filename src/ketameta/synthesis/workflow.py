@@ -140,10 +140,14 @@ def analysis_digest_for(ev, config, analysis) -> str:
     from .select import digest
     from .spec import flat_spec
 
+    import hashlib
+
+    bib = Path(ev.files["bib"]).read_bytes() if ev.files.get("bib") else b""
+    bib_hash = hashlib.sha256(bib).hexdigest()[:12]  # labels and references come from the BibTeX
     if analysis is None:
-        return digest(ev, None)
+        return digest(ev, None) + bib_hash
     spec = flat_spec(config, analysis)
-    return digest(ev, kind_of(spec["type"]).digest_spec(spec))
+    return digest(ev, kind_of(spec["type"]).digest_spec(spec)) + bib_hash
 
 
 def cited_keys(ev) -> list[str]:

@@ -13,6 +13,7 @@ from ...outputs import figures
 from ...predict import predict
 from ...rma_mv import confint_rma_mv, rma_mv
 from ...robust import SmallDfWarning, robust
+from ...timecourse import timecourse
 from ..pools import TEST_NAMES, finish_model, pool_windows, require_rows
 from ..registry import register
 from .pooled import AXIS, PooledKind, label_of
@@ -76,6 +77,70 @@ def time_course(es, spec):
     }
 
 
+def curves(es, spec):
+    """Bayesian time courses (log-linear and exponential decay; :func:`ketameta.timecourse`) of
+    every time point of every trial, the one with the lower AIC as the headline.
+    """
+    cfg = spec["curve"]
+    d = es.dropna(subset=["time_days"])
+    d = d[d["time_days"] > 0]
+    if d["study_id"].nunique() < 2 or len(d) < 3:
+        return {"status": "failed",
+                "reason": f"a time course needs >= 2 trials and >= 3 effect sizes; found "
+                          f"{d['study_id'].nunique()} trials, {len(d)} effect sizes"}
+    out = {"status": "ok", "fits": {}, "rho": float(cfg.get("rho", 0.5)),
+           "claim_window_days": spec.get("claim_window_days")}
+    for shape in cfg.get("shapes", ["loglinear", "exponential"]):
+        try:
+            r = timecourse(d["yi"], d["vi"], d["time_days"], d["study_id"], shape=shape,
+                           rho=out["rho"], tau_prior=tuple(cfg.get("tau_prior", ("halfnormal", 0.5))),
+                           half_life_range=tuple(cfg.get("half_life_range", (0.25, 60))),
+                           thresholds=tuple(cfg.get("thresholds", (0.2, 0.5))),
+                           days=tuple(cfg.get("days", (3, 7))),
+                           horizon=tuple(cfg.get("horizon_days", (40 / 1440, 28))),
+                           window=spec.get("claim_window_days"), level=spec["level"],
+                           draws=int(cfg.get("draws", 20000)), seed=spec.get("seed"))
+            out["fits"][shape] = r.to_dict()
+        except ModelError as exc:
+            out["fits"][shape] = {"status": "failed", "reason": str(exc)}
+    ok = {k: f for k, f in out["fits"].items() if "ml" in f}
+    if not ok:
+        return {"status": "failed", "reason": "; ".join(f"{k}: {f['reason']}" for k, f in out["fits"].items())}
+    want = cfg.get("headline", "aic")
+    out["headline"] = want if want in ok else min(ok, key=lambda k: ok[k]["ml"]["AIC"])
+    out["k"], out["n_trials"] = int(len(d)), int(d["study_id"].nunique())
+    out["t_max"] = float(d["time_days"].max())
+    out["trials_with_two_times"] = int((d.groupby("study_id")["time_days"].nunique() >= 2).sum())
+    return out
+
+
+def curve_sentence(fit):
+    """How long the benefit lasts, in one sentence with numbers (or why it cannot be said)."""
+    cv = fit.get("curve") or {}
+    if cv.get("status") != "ok":
+        return f"How long the benefit lasts cannot be estimated: {cv.get('reason', 'no time course')}."
+    h = cv["fits"][cv["headline"]]
+    c0 = sorted(h["horizons"], key=float)[0]
+    hz = h["horizons"][c0]
+    probs = h["probabilities"]
+    days = ", ".join(f"day {k.split('day ')[-1].rstrip(')')}: {v:.2f}" for k, v in probs.items()
+                     if k.startswith(f"P(effect > {float(c0):g}"))
+    t0, t1 = h["curve"]["time_days"][0], h["curve"]["time_days"][-1]
+
+    def day(x):
+        if x >= t1:
+            return f"after day {t1:.0f}"
+        if x <= t0:
+            return "before the first time point"
+        return f"on day {x:.1f}"
+
+    return (f"The benefit of one infusion over control is estimated to fall below SMD {float(c0):g} "
+            f"{day(hz['median'])} (95% credible interval: {day(hz['lower'])} to {day(hz['upper'])}; "
+            f"{cv['headline']} time course of {cv['k']} effect sizes from {cv['n_trials']} trials, the latest "
+            f"at day {cv['t_max']:g}; within-trial correlation {cv['rho']:g}); probability that the benefit "
+            f"exceeds {float(c0):g}: {days}.")
+
+
 @register
 class Durability(PooledKind):
     """The effect of one dose versus control pooled per time point, and a three-level time-course
@@ -95,16 +160,22 @@ class Durability(PooledKind):
                 out["time_course"] = time_course(es, spec)
             except ModelError as exc:
                 out["time_course"] = {"status": "failed", "reason": str(exc)}
-        # latest time point whose pooled CI excludes zero (per-time-point view)
-        sig = [p for p in pools if p.get("ci_lb") is not None and p["ci_lb"] > 0]
-        out["latest_time_point_ci_excludes_zero"] = sig[-1]["label"] if sig else None
+        if spec.get("curve"):
+            out["curve"] = curves(es, spec)
         return finish_model(out, spec)
 
 
 
     def extra_notes(self, fit, spec):
-        """The time-course model's slope and horizon."""
+        """The time-course model's slope and horizon, and the Bayesian curves."""
         notes = []
+        cv = fit.get("curve")
+        if cv:
+            notes.append(curve_sentence(fit))
+            for shape, f in (cv.get("fits") or {}).items():
+                if "ml" in f:
+                    notes.append(f"{shape} time course: ML log-likelihood {f['ml']['logLik']:.2f}, AIC "
+                                 f"{f['ml']['AIC']:.2f}" + (" (headline: lower AIC)" if shape == cv.get("headline") else ""))
         tc = fit.get("time_course") or {}
         if tc.get("status") == "failed":
             notes.append(f"Time-course model not fitted: {tc['reason']}")
@@ -137,8 +208,13 @@ class Durability(PooledKind):
                                "estimate": tr(p["estimate"]), "ci_lb": tr(p["ci_lb"]),
                                "ci_ub": tr(p["ci_ub"])})
         tc = fit.get("time_course") or {}
+        cv = fit.get("curve") or {}
         curve = None
-        if "curve" in tc:
+        if cv.get("status") == "ok":
+            c = cv["fits"][cv["headline"]]["curve"]
+            curve = pd.DataFrame({"time_days": c["time_days"], "pred": tr(np.asarray(c["median"])),
+                                  "ci_lb": tr(np.asarray(c["lower"])), "ci_ub": tr(np.asarray(c["upper"]))})
+        elif "curve" in tc:
             c = tc["curve"]
             curve = pd.DataFrame({"time_days": c["time_days"], "pred": tr(np.asarray(c["pred"])),
                                   "ci_lb": tr(np.asarray(c["ci_lb"])),
@@ -166,7 +242,12 @@ class Durability(PooledKind):
 
     def extra_paragraphs(self, fit, spec):
         """The time course in one sentence."""
-        tc = fit.get("time_course") or {}
+        out = [curve_sentence(fit)] if fit.get("curve") else []
+        return out + self._tc_sentence(fit.get("time_course") or {})
+
+    @staticmethod
+    def _tc_sentence(tc):
+        """The frequentist time course in one sentence."""
         if tc.get("status") == "failed":
             return [f"Time-course model not fitted: {tc['reason']}"]
         if tc:
@@ -175,7 +256,19 @@ class Durability(PooledKind):
         return []
 
     def extra_values(self, aid, fit, put):
-        """Time-course values."""
+        """Time-course values (and the Bayesian curve's horizon and probabilities)."""
+        cv = fit.get("curve") or {}
+        if cv.get("status") == "ok":
+            h = cv["fits"][cv["headline"]]
+            for c, hz in h["horizons"].items():
+                tag = f"{aid}_curve_below_{str(c).replace('.', 'p')}"
+                put(f"{tag}_day", hz["median"], 1)
+                put(f"{tag}_low", hz["lower"], 1)
+                put(f"{tag}_high", hz["upper"], 1)
+            c0 = sorted(h["horizons"], key=float)[0]
+            for k, v in h["horizons"][c0].items():
+                if k.startswith("p_"):
+                    put(f"{aid}_curve_{k}", v, 2)
         tc = fit.get("time_course") or {}
         if tc.get("t_cross") is not None:
             put(f"{aid}_t_cross_days", tc["t_cross"], 1)
@@ -188,8 +281,16 @@ class Durability(PooledKind):
             put(f"{aid}_time_course_k", tc["k"], "int")
 
     def headlines(self, fit):
-        """Per-time-point pools, then the time course's slope and horizons."""
+        """Per-time-point pools, the Bayesian curve's horizon, then the time course's slope and horizons."""
         out = super().headlines(fit)
+        cv = fit.get("curve") or {}
+        if cv.get("status") == "ok":
+            h = cv["fits"][cv["headline"]]
+            c0 = sorted(h["horizons"], key=float)[0]
+            hz = h["horizons"][c0]
+            out.append({"estimate_name": f"curve ({cv['headline']}): day the benefit falls below {float(c0):g}",
+                        "k": cv["k"], "estimate": hz["median"], "ci_lb": hz["lower"], "ci_ub": hz["upper"],
+                        "pval": None, "scale": "days (posterior median, 95% CrI)", "status": "Bayesian"})
         tc = fit.get("time_course")
         if tc and tc.get("status") != "failed" and "slope_log_days" in tc:
             out.append({"estimate_name": "time course: slope per log(day)", "k": tc["k"],
@@ -215,5 +316,8 @@ class Durability(PooledKind):
         s = "_bt" if bt else ""
         pts = [f"{p['label']}: {fmt_ci(p.get('estimate' + s), p.get('ci_lb' + s), p.get('ci_ub' + s))} (k = {p['k']})"
                for p in fit["pools"] if p["k"] > 0]
-        return [{"text": f"{fit['title']} ({'OR' if bt else fit['measure']}) -- " + "; ".join(pts),
-                 "time_course": fit.get("time_course") or {}}]
+        out = [{"text": f"{fit['title']} ({'OR' if bt else fit['measure']}) -- " + "; ".join(pts),
+                "time_course": fit.get("time_course") or {}}]
+        if fit.get("curve"):
+            out.append({"text": curve_sentence(fit), "curve": fit["curve"]})
+        return out
