@@ -2,6 +2,7 @@
 # (so bad input stops everything before any result is written), name the files every stage
 # writes, and the targets. Helpers only; all statistics live in the ketameta library.
 
+from ketameta.synthesis.registry import kind_of
 from ketameta.synthesis.spec import flat_spec
 from ketameta.synthesis.workflow import (
     analysis_digest_for,
@@ -54,6 +55,8 @@ def get_final_output():
         "results/tables/studies.csv",
         "results/tables/data_gaps.csv",
         "results/figures/prisma.pdf",
+        "results/figures/rob_traffic_light.pdf",
+        "results/figures/rob_summary.pdf",
         "results/values/values.tex",
         "results/values/values.json",
         "results/references.md",
@@ -93,6 +96,12 @@ def analysis_digest(wildcards):
 def evidence_digest(wildcards):
     """Fingerprint of the whole evidence base (for outputs that summarise all of it)."""
     return analysis_digest_for(EVIDENCE, config, None)
+
+
+def dependency_fits(wildcards):
+    """Fits of the analyses this analysis summarises (none for most kinds)."""
+    spec = flat_spec(config, wildcards.analysis)
+    return expand("results/fits/{a}.json", a=kind_of(spec["type"]).depends_on(spec))
 
 
 def all_fits(wildcards):

@@ -45,3 +45,23 @@ rule plot_prisma:
         prisma=config.get("prisma", {}),
     script:
         "../scripts/plot_prisma.py"
+
+
+rule plot_rob:
+    """Draw the risk-of-bias traffic-light and weighted summary plots (robvis conventions)."""
+    input:
+        **evidence_inputs(),
+        fingerprint=EVIDENCE_FINGERPRINT,
+    output:
+        traffic_pdf="results/figures/rob_traffic_light.pdf",
+        traffic_svg="results/figures/rob_traffic_light.svg",
+        traffic_png="results/figures/rob_traffic_light.png",
+        summary_pdf="results/figures/rob_summary.pdf",
+        summary_svg="results/figures/rob_summary.svg",
+        summary_png="results/figures/rob_summary.png",
+    log:
+        "results/logs/plot_rob/plot_rob.log",
+    params:
+        cfg=config.get("rob_figures", {}),
+    script:
+        "../scripts/plot_rob.py"

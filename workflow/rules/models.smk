@@ -8,6 +8,8 @@ rule fit_model:
         # descriptive kinds (approaches) also read the study sheet
         **evidence_inputs(),
         effect_sizes="results/effect_sizes/{analysis}.csv",
+        # kinds that summarise other analyses (summary of findings) read their fits
+        fits=dependency_fits,
     output:
         fit="results/fits/{analysis}.json",
     log:

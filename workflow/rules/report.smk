@@ -28,6 +28,8 @@ rule build_report:
         warnings="results/tables/input_warnings.csv",
         references="results/references.html",
         prisma="results/figures/prisma.svg",
+        rob_traffic="results/figures/rob_traffic_light.svg",
+        rob_summary="results/figures/rob_summary.svg",
         values="results/values/values.json",
     output:
         html="results/report.html",

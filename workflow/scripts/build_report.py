@@ -9,6 +9,7 @@ import pandas as pd
 from ketameta.outputs.report import Section, build_report
 from ketameta.synthesis.files import read_json
 from ketameta.synthesis.pipeline import methods_sentence, report_paragraphs
+from ketameta.synthesis.registry import kind_of
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -21,15 +22,21 @@ def main(inp, html_path, analyses, level, sources):
     sections = [Section("Claims of the source article", tables=[Path(inp["claims"])],
                         paragraphs=["Each empirical claim of the source article beside what the "
                                     "synthesized data say, with k and a rule-based verdict."])]
-    for aid, spec in analyses.items():
+    rob_figures = [{"path": inp["rob_traffic"], "caption": "Risk of bias per trial (RoB 2; traffic-light plot)"},
+                   {"path": inp["rob_summary"], "caption": "Risk of bias per domain (share of participants)"}]
+    # certainty first (summary of findings with the risk-of-bias figures), then every analysis
+    order = sorted(analyses, key=lambda a: kind_of(analyses[a]["type"]).report_order)
+    for aid in order:
         fit = fits[aid]
-        spec = {**spec, "id": aid}
+        spec = {**analyses[aid], "id": aid}
+        figs = [{"path": figures[aid], "caption": spec.get("title", aid)}] if aid in figures else []
+        if kind_of(spec["type"]).shows_risk_of_bias:
+            figs = rob_figures
         sections.append(Section(
             spec.get("title", aid),
             paragraphs=report_paragraphs(fit, spec),
             methods=methods_sentence(fit, spec),
-            figures=[{"path": figures[aid], "caption": spec.get("title", aid)}]
-            if aid in figures else [],
+            figures=figs,
             tables=[Path(tables[aid])],
             status="ok" if fit.get("status") == "ok" else "failed",
             reason=fit.get("reason", ""),

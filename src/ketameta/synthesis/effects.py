@@ -36,7 +36,7 @@ OUT_COLUMNS = [
     "effect_id", "study_id", "citation_key", "comparison_id", "outcome", "scale", "arm",
     "time_days", "time_text", "form", "measure", "yi", "vi", "sei", "ci_lb", "ci_ub", "n_total",
     "n_derived", "dose", "grade", "source", "locator", "derivation", "benefit_sign", "value_type",
-    "crossover_data",
+    "crossover_data", "events1", "total1", "events2", "total2",
 ]
 
 
@@ -406,7 +406,14 @@ def compute(ev, selected: pd.DataFrame, spec: dict):
             n_total = sum(_num(row, c) for c in ("n1i", "n2i") if np.isfinite(_num(row, c))) \
                 or _num(row, "n")
         lo, hi = _ci_or_se(row, yi, vi, crit)
-        out.append({
+        counts = {}
+        if measure in ("OR", "RD") and row["form"] in ("events", "pct"):
+            try:
+                (e1, t1, _), (e2, t2, _) = _events(row, 1), _events(row, 2)
+                counts = {"events1": e1, "total1": t1, "events2": e2, "total2": t2}
+            except RowSkip:
+                counts = {}
+        out.append({**counts,
             "effect_id": row["effect_id"], "study_id": row["study_id"],
             "citation_key": row.get("study_citation_key"),
             "comparison_id": row.get("comparison_id"), "outcome": row.get("outcome"),

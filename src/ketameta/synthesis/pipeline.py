@@ -28,10 +28,15 @@ def effect_sizes(ev, spec, strict=True):
     return es.reset_index(drop=True), excluded.reset_index(drop=True)
 
 
-def fit(ev, es, spec) -> dict:
-    """Fit one analysis from its effect sizes (and the evidence, for descriptive kinds)."""
+def fit(ev, es, spec, context=None) -> dict:
+    """Fit one analysis from its effect sizes (and the evidence, for descriptive kinds; and the
+    fits of other analyses, in ``context['fits']``, for kinds that summarise them).
+    """
     spec = as_spec(spec)
-    return kind_of(spec).fit(ev, es, spec)
+    kind = kind_of(spec)
+    if kind.depends_on(spec):
+        return kind.fit(ev, es, spec, context=context or {})
+    return kind.fit(ev, es, spec)
 
 
 def failed_fit(spec, exc) -> dict:
@@ -40,10 +45,10 @@ def failed_fit(spec, exc) -> dict:
             "status": "failed", "reason": str(exc), "error": type(exc).__name__}
 
 
-def safe_fit(ev, es, spec) -> dict:
+def safe_fit(ev, es, spec, context=None) -> dict:
     """:func:`fit`, but a ModelError becomes a ``failed`` record instead of an exception."""
     try:
-        return fit(ev, es, spec)
+        return fit(ev, es, spec, context)
     except ModelError as exc:
         return failed_fit(spec, exc)
 

@@ -149,14 +149,8 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
     if "max_days" in sel:
         drop(~(rows["time_days"] <= sel["max_days"]), f"time after day {sel['max_days']}")
         together &= rows["time_days"] <= sel["max_days"]
-    if strict and sel and not together.any() and not all(_in_vocabulary(k, v) for k, v in sel.items()
-                                                          if k not in ("min_days", "max_days")):
-        # each filter matches some row, but no row matches all of them
-        raise InputError(
-            f"the filters of analyses.{aid}.select ({', '.join(sel)}) each match some rows of "
-            f"question {spec.get('question')!r}, but no row matches all of them together.",
-            file=config_path, column=f"analyses.{aid}.select",
-        )
+    # each filter matches some row but no row matches all of them together: a gap in the
+    # evidence (the analysis then reports that no effect size could be computed), not an error
     drop(~rows["grade"].isin(grades),
          f"grade {{}} not admitted to the primary analysis (admitted: {', '.join(grades)})")
     # fill in the grade in that message

@@ -136,11 +136,11 @@ def figure_analyses(config) -> list[str]:
 
 def analysis_digest_for(ev, config, analysis) -> str:
     """Fingerprint of what one analysis reads (None: the whole evidence base)."""
+    import hashlib
+
     from .registry import kind_of
     from .select import digest
     from .spec import flat_spec
-
-    import hashlib
 
     bib = Path(ev.files["bib"]).read_bytes() if ev.files.get("bib") else b""
     bib_hash = hashlib.sha256(bib).hexdigest()[:12]  # labels and references come from the BibTeX

@@ -36,6 +36,10 @@ class AnalysisKind:
     has_figure: bool = False
     #: whether the standard sensitivity variants (estimator, test, leave-one-out) apply
     model_variants: bool = False
+    #: where the report shows it (lower first; the claims come before everything)
+    report_order: int = 1
+    #: whether its report section shows the risk-of-bias figures
+    shows_risk_of_bias: bool = False
 
     # ---- rows -----------------------------------------------------------------------------
     def digest_spec(self, spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -62,6 +66,10 @@ class AnalysisKind:
     # ---- model ----------------------------------------------------------------------------
     #: whether :meth:`fit` needs the evidence base (descriptive kinds) or the effect sizes only
     needs_evidence: bool = False
+
+    def depends_on(self, spec) -> list[str]:
+        """Analyses whose fits this kind reads (passed to :meth:`fit` as ``context['fits']``)."""
+        return []
 
     def fit(self, ev, es: pd.DataFrame, spec) -> dict:
         """The fitted analysis as a JSON-able dict (raise ModelError when it cannot be fitted)."""

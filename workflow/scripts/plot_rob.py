@@ -1,0 +1,34 @@
+"""Risk-of-bias figures: traffic-light plot and weighted summary plot (robvis conventions)."""
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ketameta.evidence.prepared import read_prepared
+from ketameta.outputs.citations import Citations
+from ketameta.outputs.figures import savefig_all
+from ketameta.outputs.figures.rob import rob_summary, rob_traffic_light
+from ketameta.outputs.figures.style import message_figure
+from ketameta.synthesis.robtable import rob_table
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(evidence, traffic_pdf, summary_pdf, cfg):
+    ev = read_prepared(evidence)
+    table, weights = rob_table(ev, Citations(evidence["bib"]), cfg.get("outcome", "depression_severity"),
+                               cfg.get("weight", "participants"))
+    palette = cfg.get("palette", "cochrane")
+    if table.empty:
+        fig = message_figure("no risk-of-bias assessments")
+        savefig_all(fig, Path(traffic_pdf).with_suffix(""))
+        savefig_all(fig, Path(summary_pdf).with_suffix(""))
+        return
+    savefig_all(rob_traffic_light(table, palette=palette), Path(traffic_pdf).with_suffix(""))
+    savefig_all(rob_summary(table, weights=weights, palette=palette), Path(summary_pdf).with_suffix(""))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+    main(snakemake.input, snakemake.output.traffic_pdf, snakemake.output.summary_pdf, snakemake.params.cfg)
