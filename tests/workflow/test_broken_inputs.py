@@ -642,12 +642,12 @@ def test_failed_job_leaves_no_output(failing_model_run):
     import time
 
     root, _, _ = failing_model_run
-    fit = root / "results/fits/relapse.json"
-    tables = [root / f"results/tables/relapse.{e}" for e in ("csv", "md", "tex", "html")]
+    fit = root / "results/fits/dissociation_slopes.json"
+    tables = [root / f"results/tables/dissociation_slopes.{e}" for e in ("csv", "md", "tex", "html")]
     assert all(p.exists() for p in tables)
     good = fit.read_bytes()
     before = tree_digest(root / "data")
-    fit.write_text('{"status": "ok", "type": "relapse", "rows": [', encoding="utf-8")  # cut off
+    fit.write_text('{"status": "ok", "type": "slopes", "pools": [', encoding="utf-8")  # cut off
     later = time.time() + 5
     os.utime(fit, (later, later))
     proc = run_workflow(root)
@@ -657,7 +657,7 @@ def test_failed_job_leaves_no_output(failing_model_run):
         assert "Error in rule make_table" in out or "Error in rule" in out
         assert not any(p.exists() for p in tables), "a failed job left output behind"
         assert stray_temporary_files(root) == []
-        _assert_all_complete(root, skip={"results/fits/relapse.json"})
+        _assert_all_complete(root, skip={"results/fits/dissociation_slopes.json"})
         assert tree_digest(root / "data") == before
     finally:
         fit.write_bytes(good)
