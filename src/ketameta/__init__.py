@@ -3,11 +3,13 @@
 Effect sizes (:func:`escalc`), equal/random/mixed-effects models (:func:`rma`), inference and
 diagnostics (:func:`predict`, :func:`confint`, :func:`permutest`, :func:`leave1out`,
 :func:`influence`, :func:`cumul`, :func:`regtest`, :func:`trimfill`), multilevel models
-(:func:`rma_mv`) and cluster-robust inference (:func:`robust`). Every function is checked against
+(:func:`rma_mv`), cluster-robust inference (:func:`robust`) and Bayesian random-effects
+meta-analysis by numerical integration (:func:`bayesmeta`). Every function is checked against
 metafor outputs and published worked examples (see ``tests/reference``).
 """
 
 from . import convert
+from .bayesmeta import BayesmetaResult, bayesmeta
 from .citations import Citations
 from .confint import ConfintResult, confint
 from .diagnostics import CumulResult, InfluenceResult, Leave1outResult, cumul, influence, leave1out
@@ -34,5 +36,5 @@ __all__ = [
     "Citations", "Table", "macro_name", "write_values",
     "Evidence", "load_evidence", "data_gaps", "number_in_passage",
     "rma_mv", "RMAMVResult", "confint_rma_mv", "RMAMVConfint", "robust", "RobustResult",
-    "SmallDfWarning",
+    "SmallDfWarning", "bayesmeta", "BayesmetaResult",
 ]
