@@ -120,8 +120,10 @@ class TauPosterior:
                 raise ModelError(f"The {what} density is zero or not finite at every tau "
                                  "examined; check the prior and the data.")
             keep = np.flatnonzero(g > top - 50.0)
+            g2 = g + 2.0 * u  # the integrand of E[tau^2] sets the upper cut where it is finite
+            far = max(int(np.flatnonzero(g2 > np.max(g2) - 45.0)[-1]), int(keep[-1]))
             left = keep[0] == 0 and lo > -_U_MAX
-            right = keep[-1] == u.size - 1 and hi < _U_MAX
+            right = far == u.size - 1 and hi < _U_MAX
             if not (left or right):
                 break
             lo, hi = max(lo - 150.0 * left, -_U_MAX), min(hi + 150.0 * right, _U_MAX)
@@ -131,7 +133,7 @@ class TauPosterior:
                              "as tau -> 0 or tau -> inf); use a proper tau_prior.")
         bulk = np.flatnonzero(g > top - 15.0)
         self._bulk = (u[max(bulk[0] - 1, 0)], u[min(bulk[-1] + 1, u.size - 1)])
-        return u[max(keep[0] - 1, 0)], u[min(keep[-1] + 1, u.size - 1)], top
+        return u[max(keep[0] - 1, 0)], u[min(far + 1, u.size - 1)], top
 
     def _normalise_callable(self):
         pr = self.prior
@@ -264,12 +266,21 @@ class TauPosterior:
             q = p[inner]
             cmid = np.cumsum(self.node_mass) - 0.5 * self.node_mass
             u = np.interp(q, cmid, self.nu.ravel())
-            for _ in range(30):
-                f = np.exp(self.lg(u) - self.logZ)
-                step = np.clip((self._cdf_u(u) - q) / np.maximum(f, 1e-300), -0.5, 0.5)
-                u = u - step
-                if np.max(np.abs(step)) < 1e-14 * (1 + np.max(np.abs(u))):
+            lo, hi = np.full(q.shape, self.ua), np.full(q.shape, self.ub)
+            for _ in range(100):  # Newton on u = log(tau), bracketed, bisection as fallback
+                err = self._cdf_u(u) - q
+                if np.all(np.abs(err) <= 1e-15):
                     break
+                lo = np.where(err < 0, u, lo)
+                hi = np.where(err > 0, u, hi)
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    new = u - err / np.exp(self.lg(u) - self.logZ)
+                bad = ~np.isfinite(new) | (new < lo) | (new > hi)
+                new = np.where(bad, 0.5 * (lo + hi), new)
+                if np.all(np.abs(new - u) <= 1e-14 * (1 + np.abs(u))):
+                    u = new
+                    break
+                u = new
             out[inner] = np.exp(u)
         return out
 
@@ -292,6 +303,17 @@ class TauPosterior:
                 return (math.inf, math.inf) if j == 1 else (mean, math.inf)
         return mean, math.sqrt(var)
 
+    def _peaks(self):
+        """log f(tau) at the nodes and the indices of its genuine interior local maxima.
+
+        A maximum counts only if it rises above the lowest value to its left by more than
+        rounding noise (where tau -> 0 the density is flat to machine precision).
+        """
+        lf = self.nlg - self.nu.ravel()
+        cand = np.flatnonzero((lf[1:-1] >= lf[:-2]) & (lf[1:-1] >= lf[2:])) + 1
+        rise = lf[cand] - np.minimum.accumulate(lf)[cand - 1]
+        return lf, cand[rise > 1e-9 * (1 + np.abs(lf[cand]))]
+
     def mode(self):
         """Posterior mode of tau: the highest interior local maximum of its density, or the
         end of the support (normally 0) where the density is at least as high.
@@ -305,13 +327,12 @@ class TauPosterior:
         if lf_lo == math.inf:
             return t_lo
         u = self.nu.ravel()
-        lf = self.nlg - u
+        lf, peaks = self._peaks()
         best_t, best = t_lo, lf_lo
         if math.isfinite(t_hi):
             lf_hi = float(self.logpdf(np.array([t_hi]))[0])
             if lf_hi > best + 1e-12 * abs(best):
                 best_t, best = t_hi, lf_hi
-        peaks = np.flatnonzero((lf[1:-1] >= lf[:-2]) & (lf[1:-1] >= lf[2:])) + 1
         if peaks.size == 0:
             return best_t
         i = int(peaks[np.argmax(lf[peaks])])
@@ -334,16 +355,16 @@ class TauPosterior:
         """Central or shortest credible interval for tau.
 
         The shortest interval is the shorter of ``[0, Q(level)]`` and the best interior
-        interval (equal density at both ends), as bayesmeta decides. Newton's method is used
-        when the density is unimodal, a search over the left-tail probability otherwise.
+        interval (equal density at both ends), as bayesmeta decides. The interior interval is
+        found by Newton's method from the central interval, or, if that fails (a multimodal
+        density), by a search over the left-tail probability.
         """
         if method == "central":
             lo, hi = self.ppf([(1 - level) / 2, (1 + level) / 2])
             return float(lo), float(hi)
         t_lo, t_hi = self.prior.support
         one_sided = (t_lo, float(self.ppf([level])[0]))
-        lf = self.nlg - self.nu.ravel()
-        peaks = np.flatnonzero((lf[1:-1] >= lf[:-2]) & (lf[1:-1] >= lf[2:])) + 1
+        lf, peaks = self._peaks()
         if peaks.size == 0:  # monotone density
             if lf[-1] > lf[0] and math.isfinite(t_hi):
                 return float(self.ppf([1 - level])[0]), t_hi
@@ -359,19 +380,38 @@ class TauPosterior:
             d = ((self.lg(up) - self.lg(dn)) / (up - dn) - 1.0) / t
             return np.exp(lft - self.logZ), lft, d
 
-        if peaks.size == 1 and lf[0] <= lf[peaks[0]]:  # unimodal
-            start = self.ppf([(1 - level) / 2, (1 + level) / 2])
-        else:
-            start = np.array(_shortest_by_search(self.ppf, level, bounded=True))
-            if start[0] == t_lo:
+        # an interior interval lies right of the dip before the highest peak (if any dip:
+        # the density at 0 may be high, or unbounded as for a log-t prior)
+        top = int(peaks[np.argmax(lf[peaks])])
+        i_dip = int(np.argmin(lf[:top]))
+        lower = t_lo
+        if i_dip > 0 and lf[0] > lf[i_dip] + 1e-9 * (1 + abs(lf[i_dip])):
+            lower = float(self.node_tau[i_dip])
+            f_dip = float(self.cdf(np.array([lower]))[0])
+            if f_dip + level >= 1:
                 return one_sided
-        ab = _newton_shortest(self.cdf, f_and_dlog, start[:1], start[1:], level, lower=t_lo)
-        if (ab is None or ab[0][0] - t_lo <= 1e-10 * ab[1][0] or ab[1][0] > t_hi
-                or f_and_dlog(ab[0])[2][0] < 0):
-            lo, hi = _shortest_by_search(self.ppf, level, bounded=True)
+            p0 = f_dip + 0.5 * (1 - level - f_dip)
+            start = self.ppf([p0, p0 + level])
+        else:
+            start = self.ppf([(1 - level) / 2, (1 + level) / 2])
+        ab = _newton_shortest(self.cdf, f_and_dlog, start[:1], start[1:], level, lower=lower,
+                              maxit=30)
+        if ab is not None and ab[2] == "pinned" and peaks.size == 1 and lower == t_lo:
+            return one_sided
+        if (ab is None or ab[2] == "pinned" or ab[1][0] > t_hi
+                or f_and_dlog(ab[0])[2][0] < 0 or f_and_dlog(ab[1])[2][0] > 0):
+            # one coarse look first: if the width is least at p = 0 and grows there (the
+            # density near 0 is at least that at Q(level)), the interval is one-sided
+            p = np.linspace(0.0, 1.0 - level, 21)
+            q = self.ppf(np.concatenate([p, p + level]))
+            if (int(np.argmin(q[21:] - q[:21])) == 0
+                    and lf[0] >= float(f_and_dlog(np.array([one_sided[1]]))[1][0])):
+                return one_sided
+            lo, hi = _shortest_by_search(self.ppf, level, bounded=True)  # e.g. bimodal
         else:
             lo, hi = ab[0][0], ab[1][0]
         return one_sided if one_sided[1] <= hi - lo else (float(lo), float(hi))
+
 
 def _gl_integral(fn, ua, ub, top, panels=400):
     edges = np.linspace(ua, ub, panels + 1)
@@ -380,13 +420,14 @@ def _gl_integral(fn, ua, ub, top, panels=400):
     return float(np.sum(half[:, None] * _GW * np.exp(fn(u.ravel()).reshape(u.shape) - top)))
 
 
-def _newton_shortest(cdf, f_and_dlog, a, b, level, tol=1e-13, lower=-math.inf):
+def _newton_shortest(cdf, f_and_dlog, a, b, level, tol=1e-13, lower=-math.inf, maxit=60):
     """Solve F(b) - F(a) = level and log f(a) = log f(b) by Newton's method (vectorised).
 
     ``f_and_dlog(x)`` returns (f(x), log f(x), d log f / dx); ``a`` stays above ``lower``.
-    Returns None if the iteration fails to converge (then a slower search is used).
+    Returns ``(a, b, "ok")``, ``(a, b, "pinned")`` when ``a`` is driven to ``lower`` (no interior
+    solution), or None if the iteration fails (then a slower search is used).
     """
-    for _ in range(60):
+    for _ in range(maxit):
         pts = np.concatenate([a, b])
         dF, lf, dl = f_and_dlog(pts)
         n = a.size
@@ -407,12 +448,12 @@ def _newton_shortest(cdf, f_and_dlog, a, b, level, tol=1e-13, lower=-math.inf):
         if math.isfinite(lower):
             a = np.maximum(a, lower + 0.1 * (a - step_a - lower))
             if np.all(a - lower <= 1e-10 * (b - lower)):
-                return a, b  # pinned at the lower bound: no interior solution
+                return a, b, "pinned"  # driven to the lower bound: no interior solution
         if not np.all(b > a):
             return None
         if np.all(np.abs(e1) < tol) and np.all(np.abs(step_a) + np.abs(step_b)
                                                < 1e-12 * (1 + np.abs(a) + np.abs(b))):
-            return a, b
+            return a, b, "ok"
     return None
 
 
@@ -614,7 +655,7 @@ class NormalMixture:
 
         ab = _newton_shortest(cdf, f_and_dlog, q[:, 0].copy(), q[:, 1].copy(), level)
         if ab is not None:
-            return np.column_stack(ab)
+            return np.column_stack(ab[:2])
         out = np.empty_like(q)
         for g in range(q.shape[0]):  # robust, slower path (e.g. a bimodal mixture)
             one = NormalMixture(self.w, self.m[g], self.s[g])
