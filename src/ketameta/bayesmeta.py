@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._bayes_core import NNHM, NormalMixture, TauPosterior, direct_grid
+from ._bayes_core import NNHM, TauPosterior
+from ._bayes_mixture import NormalMixture, direct_grid
 from ._bayes_priors import TAU_PRIOR_PRESETS, parse_mu_prior, parse_tau_prior
 from .errors import ModelError
 
@@ -356,7 +357,7 @@ def bayesmeta(yi, vi, tau_prior=("halfnormal", 0.5), mu_prior=None, level=0.95,
         How the mixtures over tau (posteriors of mu, theta_new, theta_i) are discretised:
         ``"direct"`` -- bayesmeta's DIRECT grid with ``delta`` and ``epsilon``, which
         reproduces bayesmeta; ``"quadrature"`` -- all quadrature nodes of the tau posterior
-        (accurate to ~1e-10; slower for large k).
+        (accurate to ~1e-10, see Notes; a few hundred mixture components instead of ~20).
     slab : sequence of str, optional
         Study labels (default "01", "02", ... as bayesmeta).
     delta, epsilon : float
@@ -382,10 +383,18 @@ def bayesmeta(yi, vi, tau_prior=("halfnormal", 0.5), mu_prior=None, level=0.95,
     integration or root finding in bayesmeta (means, sds, medians, central intervals, CDFs,
     shrinkage means) agrees to ~1e-12. Modes and shortest intervals differ by up to ~1e-5,
     because bayesmeta locates them with R's ``optimize()`` at its default tolerance (1.2e-4);
-    the values here are the exact optima. The DIRECT discretisation itself (delta = 0.01) is an
-    approximation: against ``method="quadrature"`` its mu and theta_new interval bounds differ
-    by up to ~2e-3 sd units. Verified against bayesmeta 3.4 and against a brute-force
-    two-dimensional quadrature; see ``tests/reference/test_bayesmeta.py``.
+    the values here are the exact optima. bayesmeta searches each theta_i's mode only between
+    the 10% and 90% quantiles of mu; for an outlying study ketameta's mode lies outside.
+
+    *Accuracy of DIRECT.* The DIRECT discretisation (delta = 0.01) is itself an approximation:
+    against ``method="quadrature"`` (and a brute-force two-dimensional integral, which that
+    matches to 1e-10) the DIRECT mean of mu differs by ~1e-5 and its sd and interval bounds by
+    up to ~1e-3 (relative). With heavy-tailed tau posteriors (k = 3 or 4 with a Lomax, half-
+    Cauchy or improper prior) its cut at the ``1 - epsilon`` quantile of tau makes sd(mu) and
+    sd(theta_new) too small by a few percent (3.6% for k = 3 and a Lomax(1) prior) -- in
+    bayesmeta as well. Use ``method="quadrature"`` (or a smaller ``epsilon``) there.
+    Verified against bayesmeta 3.4, published output and a brute-force two-dimensional
+    integral; see ``tests/reference/test_bayesmeta.py``.
 
     Not computed: bayesmeta's joint/marginal ML and MAP estimates, and its Bayes factor for
     mu = 0.
@@ -437,8 +446,10 @@ def bayesmeta(yi, vi, tau_prior=("halfnormal", 0.5), mu_prior=None, level=0.95,
         taus, w = direct_grid(model, post, delta, epsilon)
     else:
         # nodes below 1e-8 of the data scale act as tau = 0 (moments move by ~tau^2): merged
+        # nodes carrying neither mass nor variance (mass * tau^2) are dropped
         tiny = post.node_tau < 1e-8 * post.scale
-        keep = ~tiny & (post.node_mass > 1e-17 * post.node_mass.max())
+        load = post.node_mass * (1.0 + (post.node_tau / post.scale) ** 2)
+        keep = ~tiny & (load > 1e-17 * load.max())
         taus = np.concatenate([[0.0], post.node_tau[keep]])
         w = np.concatenate([[post.node_mass[tiny].sum()], post.node_mass[keep]])
         taus, w = (taus, w / w.sum()) if w[0] > 0 else (taus[1:], w[1:] / w[1:].sum())
