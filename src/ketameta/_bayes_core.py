@@ -387,6 +387,9 @@ class TauPosterior:
             p0 = f_dip + 0.5 * (1 - level - f_dip)
             start = self.ppf([p0, p0 + level])
         else:
+            lf_lo = float(self.logpdf(np.array([t_lo]))[0])
+            if peaks.size == 1 and lf_lo >= float(self.logpdf(np.array([one_sided[1]]))[0]):
+                return one_sided  # unimodal, and as high at the lower end as at Q(level)
             start = self.ppf([(1 - level) / 2, (1 + level) / 2])
         ab = _newton_shortest(self.cdf, f_and_dlog, start[:1], start[1:], level, lower=lower,
                               maxit=30)
