@@ -343,7 +343,7 @@ def bayesmeta(yi, vi, tau_prior=("halfnormal", 0.5), mu_prior=None, level=0.95,
           ``"rhodes2015_general"`` (standardised mean differences: log tau^2 ~ t_5(-3.44,
           2.59), Rhodes et al. 2015, sec. 3.3) and ``"rhodes2015_<comparison>_<outcome>"``
           for their Table 3 (e.g. ``"rhodes2015_pharma_vs_placebo_mental_health"``: t_5(-2.99,
-          2.16)). All names are in ``ketameta.bayesmeta.TAU_PRIOR_PRESETS``;
+          2.16)). All names: ``from ketameta.bayesmeta import TAU_PRIOR_PRESETS``;
         * a callable density of tau (vectorised over a numpy array); it is normalised
           numerically when its integral is finite, else treated as improper.
     mu_prior : None or ("normal", mean, sd)
@@ -404,7 +404,7 @@ def bayesmeta(yi, vi, tau_prior=("halfnormal", 0.5), mu_prior=None, level=0.95,
     >>> import ketameta as km
     >>> res = km.bayesmeta([-2.31, -0.46, -2.30, -1.76, -1.26, -2.42],
     ...                    [0.36, 0.31, 0.78, 0.21, 0.41, 2.34], tau_prior=("halfnormal", 0.5))
-    >>> round(res.summary().loc["median", "mu"], 2)
+    >>> print(round(float(res.summary().loc["median", "mu"]), 2))
     -1.58
     """
     y = np.asarray(yi, dtype=float).ravel()
