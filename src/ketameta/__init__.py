@@ -4,12 +4,14 @@ Effect sizes (:func:`escalc`), equal/random/mixed-effects models (:func:`rma`; m
 ones at once: :func:`rma_batch`), inference and
 diagnostics (:func:`predict`, :func:`confint`, :func:`permutest`, :func:`leave1out`,
 :func:`influence`, :func:`cumul`, :func:`regtest`, :func:`trimfill`), multilevel models
-(:func:`rma_mv`) and cluster-robust inference (:func:`robust`). Every function is checked against
+(:func:`rma_mv`), cluster-robust inference (:func:`robust`) and Bayesian random-effects
+meta-analysis by numerical integration (:func:`bayesmeta`). Every function is checked against
 metafor outputs and published worked examples (see ``tests/reference``).
 """
 
 from . import convert
 from .batch import RMABatchResult, rma_batch
+from .bayesmeta import BayesmetaResult, bayesmeta
 from .confint import ConfintResult, confint
 from .diagnostics import CumulResult, InfluenceResult, Leave1outResult, cumul, influence, leave1out
 from .errors import InputError, InputErrors, KetametaError, ModelError
@@ -34,4 +36,5 @@ __all__ = [
     "regtest", "ranktest", "trimfill", "RegtestResult", "RanktestResult", "TrimfillResult",
     "rma_mv", "RMAMVResult", "confint_rma_mv", "RMAMVConfint", "robust", "RobustResult",
     "SmallDfWarning", "horizon", "HorizonResult", "timecourse", "TimecourseResult",
+    "bayesmeta", "BayesmetaResult",
 ]
