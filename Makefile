@@ -1,14 +1,17 @@
 # ketameta: `make run` builds every result into results/; `make test` runs the tests.
 # Both create .venv (python3 -m venv) and install the pinned environment on first use,
 # and reinstall only when pyproject.toml or requirements.lock change.
+# Cluster execution (profiles/) needs the optional plugins: `make cluster-env` adds them to .venv
+# from requirements-cluster.lock; nothing else installs them.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CLUSTER_STAMP := $(VENV)/.installed-cluster
 CORES  ?= all
 
-.PHONY: run test lint dryrun report bench lock clean help digests
+.PHONY: run test lint dryrun report bench lock cluster-env test-cluster lock-cluster clean help digests
 
 help:
 	@echo "make run    - build all tables, figures, values and results/report.html"
@@ -17,6 +20,9 @@ help:
 	@echo "make dryrun - show which Snakemake jobs would run"
 	@echo "make bench  - run benchmarks/ (speed, side by side with metafor/PyMARE if installed)"
 	@echo "make digests - record the fingerprints of every output (tests/workflow/output_digests.txt)"
+	@echo "make cluster-env  - add the SLURM, Kubernetes and S3 plugins to .venv (requirements-cluster.lock),"
+	@echo "                    then e.g. .venv/bin/snakemake --profile profiles/slurm (README: Running on a cluster)"
+	@echo "make test-cluster - make cluster-env, then only the cluster profile tests"
 	@echo "make clean  - remove results/ (keeps results/README.md) and .snakemake/"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -24,6 +30,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
+
+# The cluster lock holds the pins of requirements.lock plus the plugins and their dependencies,
+# except python-dateutil (botocore, needed by the S3 plugin, requires < 3).
+$(CLUSTER_STAMP): $(STAMP) requirements-cluster.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-cluster.lock
+	@touch $(CLUSTER_STAMP)
+
+cluster-env: $(CLUSTER_STAMP)
+
+test-cluster: $(CLUSTER_STAMP)
+	KETAMETA_REQUIRE_CLUSTER=1 $(BIN)/python -m pytest tests/workflow/test_cluster.py
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
@@ -53,6 +70,13 @@ lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -e '.[test]' \
 	  && { head -2 requirements.lock; .lockenv/bin/pip freeze --exclude-editable | grep -vi '^ketameta'; } > requirements.lock.new \
 	  && mv requirements.lock.new requirements.lock && rm -rf .lockenv
+
+lock-cluster:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv \
+	  && grep -v -e '^#' -e '^python-dateutil==' requirements.lock > .lockenv/constraints.txt \
+	  && .lockenv/bin/pip install --quiet -c .lockenv/constraints.txt -e '.[test,cluster]' \
+	  && { head -3 requirements-cluster.lock; .lockenv/bin/pip freeze --exclude-editable | grep -vi '^ketameta'; } > requirements-cluster.lock.new \
+	  && mv requirements-cluster.lock.new requirements-cluster.lock && rm -rf .lockenv
 
 clean:
 	find results -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -305,6 +305,36 @@ def test_forest_without_weights_and_clipped_ci():
     assert "<" in markers and ">" in markers  # CIs beyond the limits end in arrows
 
 
+def test_forest_risk_of_bias_columns_at_the_right_edge():
+    from matplotlib.colors import to_hex
+
+    from ketameta.outputs.figures.rob import ROB_PALETTES
+
+    rows = forest_rows()
+    k = len(rows)
+    rob = pd.DataFrame({"D1_randomisation": ["low"] + ["some_concerns"] * (k - 1),
+                        "overall": ["high"] + [None] * (k - 1)})
+    fig = F.forest(rows, POOLED, rob=rob, width="double")
+    tx = texts(fig)
+    assert "D1" in tx and "O" in tx and any(t.startswith("Risk of bias (RoB 2)") for t in tx)
+    ax = fig.axes[0]
+    colours = [to_hex(c.get_facecolor()[0]) for c in ax.collections if len(c.get_offsets()) == 1]
+    colours = [c for c in colours if c != "#000000"]  # the study markers are black squares
+    pal = {k: v.lower() for k, v in ROB_PALETTES["cochrane"].items()}
+    # one circle per judgement given (k + 1 of them), in robvis colours; none for the blanks
+    assert sorted(colours) == sorted([pal["low"], pal["high"]] + [pal["some_concerns"]] * (k - 1))
+    # the circles sit right of the annotation column
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    ann_right = max(t.get_window_extent(r).x1 for t in fig.axes[0].texts if "[" in t.get_text())
+    d1 = next(t for t in fig.axes[0].texts if t.get_text() == "D1")
+    assert d1.get_window_extent(r).x0 > ann_right
+    with pytest.raises(ValueError, match="rob has"):
+        F.forest(rows, POOLED, rob=rob.iloc[:1])
+    with pytest.raises(ValueError, match="unknown risk-of-bias"):
+        F.forest(rows, POOLED, rob=rob.assign(overall="bad"), width="double")
+
+
 def test_forest_errors():
     with pytest.raises(KeyError, match="ci_ub"):
         F.forest(pd.DataFrame({"label": ["a"], "yi": [1], "ci_lb": [0]}))

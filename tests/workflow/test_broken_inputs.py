@@ -431,12 +431,6 @@ def _filter_selects_nothing(inp):
     return Expect(CONFIG, "analyses.durability.select.outcome", "matches none of the rows")
 
 
-def _filters_select_nothing_together(inp):
-    # outcome, form, route, ... each match some durability rows; with route IN none is left
-    inp.config["analyses"]["durability"]["select"]["route"] = ["IN"]
-    return Expect(CONFIG, "analyses.durability.select", "no row matches all of them together")
-
-
 def _question_selects_nothing(inp):
     inp.config["analyses"]["dissociation_slopes"]["question"] = "dissociaton"
     return Expect(CONFIG, "analyses.dissociation_slopes.question",
@@ -489,7 +483,6 @@ CASES: dict[str, Callable[[Inputs], Expect]] = {
     "unknown_analysis_type": _unknown_analysis_type,
     "unknown_method": _unknown_method,
     "filter_selects_nothing": _filter_selects_nothing,
-    "filters_select_nothing_together": _filters_select_nothing_together,
     "question_selects_nothing": _question_selects_nothing,
     "missing_data_file": _missing_data_file,
 }

@@ -269,13 +269,18 @@ def test_real_headline_estimates_recomputed_from_effect_sizes(real_run):
 
 
 def test_real_tables_state_k_model_estimator_test(real_run):
+    checked = set()
     for notes in (real_run / "results" / "tables").glob("*.notes.txt"):
         text = notes.read_text("utf-8")
         stem = notes.name.split(".")[0]
         if stem in ("dissociation_correlation", "dissociation_slopes", "durability",
                     "durability_response", "dissociation_metareg", "dose_metareg"):
+            if "The analysis could not be fitted:" in text:
+                continue  # a failed analysis says why instead (e.g. no awake-infusion response data)
             assert "k =" in text and "Estimator" in text or "estimator" in text, stem
             assert "Knapp-Hartung" in text or "knha" in text, stem
+            checked.add(stem)
+    assert {"dissociation_correlation", "dissociation_slopes", "durability"} <= checked
 
 
 def test_real_c_grade_never_in_primary_analyses(real_run):

@@ -8,6 +8,7 @@ from ketameta.synthesis.workflow import (
     analysis_digest_for,
     figure_analyses,
     load_and_validate,
+    write_fingerprint,
 )
 
 # Raises a clear error naming file, line and column (data) or key (config) on bad input.
@@ -77,8 +78,14 @@ def analysis_spec(wildcards):
 
 
 def evidence_sources():
-    """The evidence sheets in data/ (the inputs of prepare_evidence), by name."""
-    return {s: config["evidence"][s] for s in EVIDENCE_SHEETS}
+    """The evidence sheets in data/ (the inputs of prepare_evidence), by name.
+
+    Marked local(): with a default storage provider (the Kubernetes profile) the sheets are not
+    looked up in the bucket but travel with the workflow sources (data/ is tracked by git), so
+    prepare_evidence copies exactly the files validated at parse time. Without a storage
+    provider (plain `snakemake`, the SLURM profile) the flag changes nothing.
+    """
+    return {s: local(config["evidence"][s]) for s in EVIDENCE_SHEETS}
 
 
 def evidence_inputs(which=EVIDENCE_SHEETS):
@@ -129,5 +136,11 @@ def sensitivity_config(wildcards):
 
 def claims_inputs(wildcards):
     """Fits of every analysis a claim draws on."""
-    ids = sorted({a for c in config["claims"] for a in c["evidence"]})
+    ids = sorted(
+        {
+            a
+            for c in config["claims"]
+            for a in c["evidence"] + c.get("certainty_from", [])
+        }
+    )
     return expand("results/fits/{analysis}.json", analysis=ids)

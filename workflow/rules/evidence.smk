@@ -22,11 +22,13 @@ rule fingerprint_rows:
         fingerprint="results/evidence/rows/{analysis}.json",
     log:
         "results/logs/fingerprint_rows/{analysis}.log",
+    localrule: True
     params:
         scope="{analysis}",
         digest=analysis_digest,
-    script:
-        "../scripts/fingerprint_rows.py"
+    run:
+        # in the Snakemake process: a one-line JSON needs no interpreter of its own
+        write_fingerprint(output.fingerprint, params.scope, params.digest, log=log[0])
 
 
 rule fingerprint_evidence:
@@ -35,11 +37,12 @@ rule fingerprint_evidence:
         fingerprint=EVIDENCE_FINGERPRINT,
     log:
         "results/logs/fingerprint_evidence/fingerprint_evidence.log",
+    localrule: True
     params:
         scope="evidence",
         digest=evidence_digest,
-    script:
-        "../scripts/fingerprint_rows.py"
+    run:
+        write_fingerprint(output.fingerprint, params.scope, params.digest, log=log[0])
 
 
 rule summarise_evidence:
@@ -53,9 +56,11 @@ rule summarise_evidence:
         studies_md="results/tables/studies.md",
         studies_tex="results/tables/studies.tex",
         studies_html="results/tables/studies.html",
+        studies_notes="results/tables/studies.notes.txt",
         gaps_csv="results/tables/data_gaps.csv",
         gaps_md="results/tables/data_gaps.md",
         gaps_html="results/tables/data_gaps.html",
+        gaps_notes="results/tables/data_gaps.notes.txt",
         warnings="results/tables/input_warnings.csv",
     log:
         "results/logs/summarise_evidence/summarise_evidence.log",

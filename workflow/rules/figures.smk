@@ -4,9 +4,10 @@
 rule plot_figure:
     """Draw the figure of one analysis (forest, bubble, durability or effect-direction plot)."""
     input:
+        # the study labels (BibTeX) and the risk-of-bias columns of forest plots
+        **evidence_inputs(),
         fit="results/fits/{analysis}.json",
         effect_sizes="results/effect_sizes/{analysis}.csv",
-        bib=ancient(EVIDENCE_FILES["bib"]),
         rows="results/evidence/rows/{analysis}.json",
     output:
         pdf="results/figures/{analysis}.pdf",
@@ -21,6 +22,7 @@ rule plot_figure:
         "results/logs/plot_figure/{analysis}.log",
     params:
         spec=analysis_spec,
+        rob=config.get("rob_figures", {}),
     script:
         "../scripts/plot_figure.py"
 

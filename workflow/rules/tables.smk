@@ -1,4 +1,6 @@
 # Tables: CSV (machine), Markdown, LaTeX (booktabs) and HTML, with author-year citations.
+# The CSV's title, notes and references go to the sidecar <stem>.notes.txt (declared as an
+# output so that runs with a storage provider keep it too).
 
 
 rule make_table:
@@ -19,6 +21,7 @@ rule make_table:
         md="results/tables/{analysis}.md",
         tex="results/tables/{analysis}.tex",
         html="results/tables/{analysis}.html",
+        notes="results/tables/{analysis}.notes.txt",
     log:
         "results/logs/make_table/{analysis}.log",
     params:
@@ -41,6 +44,7 @@ rule make_claims_table:
         md="results/tables/claims.md",
         tex="results/tables/claims.tex",
         html="results/tables/claims.html",
+        notes="results/tables/claims.notes.txt",
     log:
         "results/logs/make_claims_table/claims.log",
     params:
@@ -64,6 +68,7 @@ rule make_sensitivity_table:
         md="results/tables/sensitivity.md",
         tex="results/tables/sensitivity.tex",
         html="results/tables/sensitivity.html",
+        notes="results/tables/sensitivity.notes.txt",
     log:
         "results/logs/make_sensitivity_table/sensitivity.log",
     script:

@@ -31,7 +31,7 @@ def main(inp, html_path, analyses, level, sources):
         spec = {**analyses[aid], "id": aid}
         figs = [{"path": figures[aid], "caption": spec.get("title", aid)}] if aid in figures else []
         if kind_of(spec["type"]).shows_risk_of_bias:
-            figs = rob_figures
+            figs, rob_figures = rob_figures, []  # once, beside the first summary of findings
         sections.append(Section(
             spec.get("title", aid),
             paragraphs=report_paragraphs(fit, spec),

@@ -16,7 +16,9 @@ behind each downgrade into its footnote:
   64:1294). Not assessable with one trial;
 * **indirectness** -- configured rules: down one level when at least the rule's share of the
   weight comes from trials matching it (e.g. an inert placebo in a trial of a dissociative drug,
-  ketamine given under surgical anaesthesia; Guyatt et al. 2011, J Clin Epidemiol 64:1303);
+  ketamine given under surgical anaesthesia; Guyatt et al. 2011, J Clin Epidemiol 64:1303); a
+  rule may name the effect measures it applies to (``measures``: the comparator does not bear
+  on an association measured within the ketamine arm);
 * **imprecision** -- the confidence interval includes no effect (down one) or spans both an
   important benefit and an important harm (down two); and down at least one when the number of
   participants is below the optimal information size (``ois``; Guyatt et al. 2011, J Clin
@@ -101,9 +103,11 @@ def _inconsistency(pool, cfg, mid):
     return down, f"Inconsistency: {label} -- " + "; ".join(why) + "."
 
 
-def _indirectness(wts, studies, cfg):
+def _indirectness(wts, studies, cfg, measure):
     down, why = 0, []
     for rule in cfg.get("indirectness", []):
+        if rule.get("measures") and measure not in rule["measures"]:
+            continue  # e.g. the control arm does not bear on a within-arm association
         match = pd.Series(True, index=wts.index)
         for col, vals in rule.get("when", {}).items():
             vals = [str(v) for v in (vals if isinstance(vals, list) else [vals])]
@@ -139,7 +143,12 @@ def _imprecision(pool, n_total, cfg, measure, mid):
 
 
 def _show(x, measure):
-    return f"{math.exp(x):.2f}" if measure == "OR" else f"{x:.2f}"
+    """A bound on the scale readers see: OR for log OR, r for Fisher z."""
+    if measure == "OR":
+        return f"{math.exp(x):.2f}"
+    if measure == "ZCOR":
+        return f"{math.tanh(x):.2f}"
+    return f"{x:.2f}"
 
 
 def _publication_bias(pool, es, cfg):
@@ -208,7 +217,7 @@ def rate(pool: dict, es: pd.DataFrame, studies: pd.DataFrame, rob_overall: dict,
     domains = {
         "risk_of_bias": _risk_of_bias(wts, rob_overall, cfg),
         "inconsistency": _inconsistency(pool, cfg, mid),
-        "indirectness": _indirectness(wts, studies, cfg),
+        "indirectness": _indirectness(wts, studies, cfg, measure),
         "imprecision": _imprecision(pool, n_total, cfg, measure, mid),
         "publication_bias": _publication_bias(pool, es, cfg),
     }

@@ -24,13 +24,21 @@ rules, applied mechanically):
 * KAP dose range -- *supported* when every KAP study reporting a mg/kg dose lies in the range;
   *not supported* when none does; *mixed* otherwise; *insufficient data* when no KAP study
   reports a dose in mg/kg.
+
+Certainty: a verdict is not a certainty rating. Each claim names the summary-of-findings
+analyses that rate its evidence (``certainty_from``); the claims table shows the GRADE ratings of
+the rated windows of the claim's analyses (lowest to highest), and a *supported* or *not
+supported* verdict resting on low or very low certainty says so ("supported (very low
+certainty)"). A claim about study characteristics (a dose in use) is not an effect estimate and
+is marked *not rated* with the claim's ``certainty_note``.
 """
 
 from __future__ import annotations
 
+from .certainty import LEVELS
 from .text import fmt, fmt_ci
 
-__all__ = ["assess_claims", "VERDICTS", "RULES", "fmt", "fmt_ci"]
+__all__ = ["assess_claims", "claim_certainty", "VERDICTS", "RULES", "fmt", "fmt_ci"]
 
 #: the claim rules a config entry can name (``claims[].rule``)
 RULES = ("association", "duration", "dose", "dose_range")
@@ -183,8 +191,54 @@ def _kap(claim, ev):
     return verdict, parts + [f"doses: {', '.join(f'{d:g}' for d in doses)} mg/kg"], len(doses)
 
 
+def claim_certainty(claim: dict, fits: dict) -> dict:
+    """GRADE certainty behind a claim, from the summary-of-findings fits it names.
+
+    Parameters
+    ----------
+    claim : dict
+        A ``claims`` entry of the config (``evidence``, optional ``certainty_from`` and
+        ``certainty_note``).
+    fits : dict
+        Fits by analysis id (the summary-of-findings fits among them).
+
+    Returns
+    -------
+    dict
+        ``certainty`` (the text of the table's column: "very low", "very low to low", or
+        "not rated (...)"), ``lowest`` and ``highest`` (GRADE levels or None) and ``windows``
+        (the rated windows as "analysis window: level").
+    """
+    rated = []
+    for aid in claim.get("certainty_from", []):
+        f = fits.get(aid) or {}
+        if f.get("status") != "ok":
+            continue
+        for r in f.get("rows", []):
+            if r.get("certainty") and r.get("analysis") in claim["evidence"]:
+                rated.append((r["analysis"], r["window"], r["certainty"]))
+    if not rated:
+        note = claim.get("certainty_note") or (
+            "no summary-of-findings window rates this claim's analyses" if claim.get("certainty_from")
+            else "no summary of findings is named for this claim")
+        return {"certainty": f"not rated ({note})", "lowest": None, "highest": None, "windows": []}
+    order = sorted({lv for _, _, lv in rated}, key=LEVELS.index)
+    text = order[0] if len(order) == 1 else f"{order[0]} to {order[-1]}"
+    return {"certainty": f"{text} ({len(rated)} rated window{'s' if len(rated) > 1 else ''})",
+            "lowest": order[0], "highest": order[-1],
+            "windows": [f"{a} {w}: {lv}" for a, w, lv in rated]}
+
+
+def _qualified(verdict: str, cert: dict) -> str:
+    """A definite verdict on low or very low certainty says so."""
+    hi = cert["highest"]
+    if hi in ("very low", "low") and verdict.startswith(("supported", "not supported")):
+        return f"{verdict} ({hi} certainty)"
+    return verdict
+
+
 def assess_claims(claims, fits: dict, ev, grades=("P", "S"), specs=None) -> list[dict]:
-    """One record per claim: text, what the data say, k, verdict and the evidence used."""
+    """One record per claim: text, what the data say, k, verdict, certainty and the evidence used."""
     rules = {"association": lambda c: _association(c, fits, specs),
              "duration": lambda c: _duration(c, fits, ev, grades, specs),
              "dose": lambda c: _dose(c, ev),
@@ -192,7 +246,8 @@ def assess_claims(claims, fits: dict, ev, grades=("P", "S"), specs=None) -> list
     out = []
     for c in claims:
         verdict, parts, k = rules[c["rule"]](c)
+        cert = claim_certainty(c, fits)
         out.append({"id": c["id"], "claim": c["text"], "source": c["source"],
-                    "evidence": "; ".join(parts), "k": int(k), "verdict": verdict,
-                    "analyses": ", ".join(c["evidence"])})
+                    "evidence": "; ".join(parts), "k": int(k), "verdict": _qualified(verdict, cert),
+                    "certainty": cert["certainty"], "analyses": ", ".join(c["evidence"])})
     return out

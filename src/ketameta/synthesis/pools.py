@@ -16,7 +16,7 @@ from ..predict import predict
 from ..rma import rma
 from .effects import SIGN_CONVENTION
 
-__all__ = ["z_crit", "model_label", "pool", "pool_windows", "pools_table", "common_notes", "time_label",
+__all__ = ["z_crit", "model_label", "pool", "bayes_pool", "headline_of", "headline_pool", "pool_windows", "pools_table", "common_notes", "time_label",
            "num", "TEST_NAMES", "finish_model", "require_rows"]
 
 TEST_NAMES = {"z": "Wald z", "t": "t (k - p df)", "knha": "Knapp-Hartung (t, k - p df)",
@@ -60,12 +60,70 @@ def _back(measure):
     return None
 
 
-def pool(es: pd.DataFrame, measure, method, test, level, label=""):
+def bayes_pool(es: pd.DataFrame, measure, level, cfg) -> dict | None:
+    """Bayesian random-effects pool of the rows of ``es`` (:func:`ketameta.bayesmeta`).
+
+    ``cfg`` is the config's ``bayes`` section: ``tau_prior`` per effect measure (e.g.
+    ``SMD: [halfnormal, 0.5]``; a measure without a prior is not fitted and None is returned),
+    flat prior on mu. Returns the posterior median of mu, its central credible interval, the
+    central interval of a new study's effect, the posterior median of tau, P(mu > 0) and the
+    prior's label (back-transformed values for ZCOR/OR as ``*_bt``).
+    """
+    from ..bayesmeta import bayesmeta
+
+    prior = ((cfg or {}).get("tau_prior") or {}).get(measure)
+    if not prior or len(es) == 0:
+        return None
+    prior = prior if isinstance(prior, str) else tuple(prior)
+    res = bayesmeta(es["yi"].to_numpy(float), es["vi"].to_numpy(float), tau_prior=prior,
+                    level=level / 100, interval="central")
+    tab = res.summary()
+    lo, hi = res.post_interval("mu", level / 100, "central")
+    plo, phi = res.post_interval("theta", level / 100, "central")
+    out = {"estimate": float(tab.loc["median", "mu"]), "ci_lb": float(lo), "ci_ub": float(hi),
+           "pi_lb": float(plo), "pi_ub": float(phi), "tau": float(tab.loc["median", "tau"]),
+           "p_gt_0": float(res.p_mu_gt_0), "tau_prior": res.tau_prior.label,
+           "model": f"Bayesian random effects (tau prior {res.tau_prior.label}; flat prior on mu; "
+                    "posterior median and central credible interval)"}
+    back = _back(measure)
+    if back is not None:
+        for key in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
+            out[f"{key}_bt"] = float(back(out[key]))
+    return out
+
+
+def headline_of(k: int, cfg) -> str:
+    """Which fit a pooled row leads with: ``"bayes"`` or ``"frequentist"`` (config ``bayes.headline``:
+    ``auto`` -- Bayesian when k < ``k_below`` (5) and k >= 2 -- or ``bayes`` or ``frequentist``).
+    """
+    cfg = cfg or {}
+    choice = cfg.get("headline", "auto")
+    if not cfg.get("tau_prior") or k < 2:
+        return "frequentist"
+    if choice == "auto":
+        return "bayes" if k < cfg.get("k_below", 5) else "frequentist"
+    return choice
+
+
+def headline_pool(p: dict) -> dict:
+    """The pool with the headline fit's estimate and intervals (Bayesian when it leads), and
+    ``headline_fit`` naming it ("Bayesian", "REML" or "single trial").
+    """
+    if p.get("headline") == "bayes" and p.get("bayes"):
+        b = p["bayes"]
+        keys = [k for k in b if k.split("_bt")[0] in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")]
+        return {**p, **{k: b[k] for k in keys}, "headline_fit": "Bayesian"}
+    return {**p, "headline_fit": "REML" if p.get("k", 0) > 1 else "single trial"}
+
+
+def pool(es: pd.DataFrame, measure, method, test, level, label="", bayes=None):
     """Pool the rows of ``es`` (one per study); single studies are reported as such.
 
     Returns a dict with ``k``, ``studies``, ``model``, ``estimate``, ``ci_lb``, ``ci_ub``,
     ``pval``, heterogeneity (``tau2``, ``I2``, ``QE``, ``QEp``), the prediction interval, the
-    back-transformed values for ZCOR/OR, and ``fit`` (the model's ``to_dict()``).
+    back-transformed values for ZCOR/OR, and ``fit`` (the model's ``to_dict()``). With the
+    config's ``bayes`` section, also ``bayes`` (:func:`bayes_pool`, k >= 2) and ``headline``
+    (:func:`headline_of`): the frequentist fields stay the REML/Knapp-Hartung fit either way.
     """
     k = len(es)
     out = {"label": label, "k": int(k), "studies": sorted(es["study_id"].unique().tolist()),
@@ -112,10 +170,15 @@ def pool(es: pd.DataFrame, measure, method, test, level, label=""):
         for key in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
             v = out.get(key)
             out[f"{key}_bt"] = None if v is None else float(back(v))
+    if k >= 2 and bayes:
+        b = bayes_pool(es, measure, level, bayes)
+        if b is not None:
+            out["bayes"] = b
+    out["headline"] = headline_of(k, bayes) if "bayes" in out else "frequentist"
     return out
 
 
-def pool_windows(es, windows, level, measure, method, test):
+def pool_windows(es, windows, level, measure, method, test, bayes=None):
     """One pool per window (one row per study: the largest n, then the latest time in the window)."""
     res = []
     for w in windows:
@@ -125,7 +188,7 @@ def pool_windows(es, windows, level, measure, method, test):
         sub = sub.sort_values(["study_id", "n_total", "time_days"], ascending=[True, False, False])
         dropped = sub[sub.duplicated("study_id", keep="first")]
         sub = sub.drop_duplicates("study_id", keep="first")
-        p = pool(sub, measure, method, test, level, label=w["label"])
+        p = pool(sub, measure, method, test, level, label=w["label"], bayes=bayes)
         p["window"] = {"name": w.get("name", w["label"]), "from_days": lo, "to_days": hi}
         if len(dropped):
             p["not_pooled_duplicates"] = dropped["effect_id"].tolist()
@@ -199,6 +262,7 @@ def pools_table(fit, es, spec, cit, kind):
             "pval": num(p.get("pval")), "grade": "", "derived": "",
             "k": p["k"], "model": p.get("model", ""), "estimator": fit.get("method") if p["k"] > 1 else "",
             "test": fit.get("test") if p["k"] > 1 else "",
+            **_bayes_cells(p, est_key),
         })
     df = pd.DataFrame(rows)
     df["label"] = np.where(df["row"] == "pooled",
@@ -208,6 +272,28 @@ def pools_table(fit, es, spec, cit, kind):
     return df, scale
 
 
+def _bayes_cells(p, est_key):
+    b = p.get("bayes")
+    if not b:
+        return {"bayes_estimate": np.nan, "bayes_ci_lb": np.nan, "bayes_ci_ub": np.nan, "headline": ""}
+    return {"bayes_estimate": num(b.get("estimate" + est_key)), "bayes_ci_lb": num(b.get("ci_lb" + est_key)),
+            "bayes_ci_ub": num(b.get("ci_ub" + est_key)),
+            "headline": "Bayesian" if p.get("headline") == "bayes" else "REML"}
+
+
+def bayes_notes(fit) -> list[str]:
+    """The notes of a pooled table with Bayesian columns: the prior and which fit leads."""
+    pools = [p for p in fit.get("pools", []) if p.get("bayes")]
+    if not pools:
+        return []
+    priors = sorted({p["bayes"]["tau_prior"] for p in pools})
+    cfg = fit.get("bayes_settings") or {}
+    rule = {"auto": f"the Bayesian fit when k < {cfg.get('k_below', 5)}, REML otherwise",
+            "bayes": "the Bayesian fit", "frequentist": "the REML fit"}[cfg.get("headline", "auto")]
+    return [f"Bayesian random-effects pools (bayesmeta; Roever 2020): prior on tau {', '.join(priors)}, flat "
+            f"prior on mu; posterior median and central {fit.get('level', 95):g}% credible interval. "
+            f"Headline (column 'Headline'): {rule} (few trials: Friede et al. 2017, Res Synth Methods 8:79; "
+            "Roever et al. 2021, Res Synth Methods 12:448)."]
 
 
 def finish_model(result: dict, spec) -> dict:
@@ -221,6 +307,8 @@ def finish_model(result: dict, spec) -> dict:
         "method": spec.get("method"), "test": spec.get("test"), "level": spec["level"],
         "sign_convention": SIGN_CONVENTION,
     })
+    if spec.get("bayes"):
+        result["bayes_settings"] = {k: spec["bayes"][k] for k in ("headline", "k_below") if k in spec["bayes"]}
     return result
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..evidence.review import ROB_DOMAINS, rob_overall
 
-__all__ = ["rob_table"]
+__all__ = ["rob_table", "rob_by_study"]
 
 
 def rob_table(ev, cit, outcome: str = "depression_severity", weight: str = "participants"):
@@ -30,3 +30,17 @@ def rob_table(ev, cit, outcome: str = "depression_severity", weight: str = "part
     else:
         weights = {s: 1.0 for s in table["study"]}
     return table, weights
+
+
+def rob_by_study(ev, outcome: str = "depression_severity") -> pd.DataFrame:
+    """Per assessed trial (index ``study_id``): the judgement of each domain used, and ``overall``.
+
+    The columns forest plots draw at their right edge (empty when the sheet has no assessment).
+    """
+    rob = ev.rob if ev.rob is not None else pd.DataFrame()
+    rob = rob[rob["outcome"] == outcome] if len(rob) else rob
+    if not len(rob):
+        return pd.DataFrame(columns=["overall"], index=pd.Index([], name="study_id"))
+    wide = rob_overall(rob)
+    used = [d for d in ROB_DOMAINS if wide[d].notna().any()]
+    return wide.set_index("study_id")[[*used, "overall"]]

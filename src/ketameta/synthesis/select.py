@@ -163,12 +163,22 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
 
 
 def digest(ev, spec) -> str:
-    """Fingerprint of the rows (effects and their studies) an analysis can see, and its spec."""
+    """Fingerprint of the rows an analysis can see (effects, their studies and the studies'
+    risk-of-bias rows) and its spec; with ``spec=None``, of the whole evidence base including the
+    review's records (risk of bias, screening, search log, watch list).
+    """
+    rob = getattr(ev, "rob", None)
     if spec is None:
         payload = ev.effects.to_csv() + ev.studies.to_csv()
+        for sheet in ("rob", "screening", "search_log", "watch"):
+            frame = getattr(ev, sheet, None)
+            if frame is not None:
+                payload += frame.to_csv()
     else:
         rows = candidate_rows(ev, spec.get("question")) if spec.get("question") else ev.effects
         ids = rows["study_id"].unique() if "study_id" in rows.columns else []
         payload = rows.to_csv() + ev.studies.loc[ev.studies.index.isin(ids)].to_csv()
+        if rob is not None and len(rob):
+            payload += rob[rob["study_id"].isin(ids)].to_csv()
         payload += json.dumps(spec, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]

@@ -75,6 +75,8 @@ def flat_spec(config: Mapping[str, Any], aid: str) -> dict[str, Any]:
                 exploratory_k=config.get("exploratory_k", 10))
     if "crossover_rho" in config:
         spec.setdefault("crossover_rho", config["crossover_rho"])
+    if "bayes" in config:
+        spec.setdefault("bayes", config["bayes"])
     if spec.get("type") == "subgroups":
         spec["base_spec"] = flat_spec(config, spec["base"])
     if spec.get("type") == "sof":

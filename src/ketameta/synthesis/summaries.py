@@ -18,11 +18,14 @@ def claims_table(claims: list[dict], cit) -> Table:
                  notes=["Verdicts follow fixed rules (see ketameta.synthesis.claims): supported / "
                         "mixed / not supported / insufficient data.",
                         "k = number of studies (or time points for durability) behind the "
-                        "quantitative evidence."],
+                        "quantitative evidence.",
+                        "Certainty: the GRADE ratings (summary of findings) of the windows of the "
+                        "claim's analyses, lowest to highest; a verdict is not a certainty rating, and "
+                        "a verdict resting on low or very low certainty says so."],
                  label="tab:claims", citations=cit, citekeys="source", study_column="Source",
-                 columns=["claim", "Source", "evidence", "k", "verdict", "analyses"],
+                 columns=["claim", "Source", "evidence", "k", "verdict", "certainty", "analyses"],
                  rename={"claim": "Claim", "evidence": "What the synthesized data say",
-                         "verdict": "Verdict", "analyses": "Analyses"},
+                         "verdict": "Verdict", "certainty": "Certainty (GRADE)", "analyses": "Analyses"},
                  formats={"k": "int"})
 
 

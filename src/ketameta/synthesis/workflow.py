@@ -118,6 +118,11 @@ def load_and_validate(config: dict, config_path="config/config.yaml",
                 problems.append(InputError(
                     f"claims[{c['id']}].evidence names unknown analysis {aid!r}",
                     file=str(config_path), column=f"claims.{c['id']}.evidence"))
+        for aid in c.get("certainty_from", []):
+            if config["analyses"].get(aid, {}).get("type") != "sof":
+                problems.append(InputError(
+                    f"claims[{c['id']}].certainty_from names {aid!r}, which is not a summary-of-findings "
+                    "analysis (type: sof)", file=str(config_path), column=f"claims.{c['id']}.certainty_from"))
         if c["source"] not in ev.bib.entries:
             problems.append(InputError(
                 f"claims[{c['id']}].source {c['source']!r} is not a key of {ev_cfg['bib']}",
@@ -158,3 +163,22 @@ def cited_keys(ev) -> list[str]:
             if col.endswith("source") or col in ("source", "source2"):
                 keys |= {str(v) for v in frame[col].dropna() if str(v) in ev.bib.entries}
     return sorted(k for k in keys if k in ev.bib.entries)
+
+
+def write_fingerprint(path, scope: str, digest: str, log=None) -> None:
+    """Write the fingerprint record of one analysis' rows (or of the whole evidence base).
+
+    The job that writes it reruns only when ``digest`` (computed when the workflow is parsed)
+    changes; the jobs that read the evidence copy depend on this file, so a data edit reruns
+    exactly the analyses whose rows changed.
+    """
+    import json
+
+    from ..io import atomic_write
+
+    with atomic_write(path) as fh:
+        json.dump({"scope": scope, "digest": digest}, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(f"fingerprint of {scope}: {digest}\n", encoding="utf-8")

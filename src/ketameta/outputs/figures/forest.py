@@ -29,6 +29,30 @@ from .style import (
 
 __all__ = ["forest"]
 
+
+def _rob_columns(fig, ax, rob, cols, y_rows, y_head, W, pad, cell, fs, palette):
+    """robvis-coloured circles with their symbols, one column per domain, at the right edge."""
+    from .rob import ROB_LEVELS, ROB_PALETTES, ROB_SYMBOLS
+
+    pal = ROB_PALETTES[palette]
+    bad = {v for c in cols for v in rob[c].dropna().unique() if v not in ROB_LEVELS}
+    if bad:
+        raise ValueError(f"forest: unknown risk-of-bias judgement(s) {sorted(bad)}; expected {ROB_LEVELS}")
+    tr = blended_transform_factory(fig.transFigure, ax.transData)
+    for j, c in enumerate(cols):
+        x = (W - pad - cell * (len(cols) - j - 0.5)) / W
+        head = "O" if c == "overall" else c.split("_")[0]
+        ax.text(x, y_head, head, transform=tr, ha="center", va="center", fontsize=fs, weight="bold")
+        for y, v in zip(y_rows, rob[c].tolist()):
+            if not isinstance(v, str) or not v:
+                continue
+            ax.scatter([x], [y], s=(fs * 1.2) ** 2, color=pal[v], edgecolors="#333333", linewidths=0.3,
+                       transform=tr, zorder=6, clip_on=False)
+            ax.text(x, y, ROB_SYMBOLS[v], transform=tr, ha="center", va="center", fontsize=fs - 1.5,
+                    weight="bold", zorder=7)
+    fig.text((W - pad) / W, 0.02, "Risk of bias (RoB 2): + low, - some concerns, x high, ? no information; "
+             "blank: not assessed", ha="right", va="bottom", fontsize=fs - 1, color="0.25")
+
 # --------------------------------------------------------------------------------------------
 # forest
 # --------------------------------------------------------------------------------------------
@@ -50,6 +74,8 @@ def forest(
     header: tuple[str, str] = ("Study", "Estimate [95% CI]"),
     width: str | float = "single",
     fontsize: float | None = None,
+    rob: pd.DataFrame | None = None,
+    rob_palette: str = "cochrane",
 ) -> Figure:
     """Forest plot: one row per study, pooled estimates as diamonds (metafor's ``forest``).
 
@@ -87,6 +113,13 @@ def forest(
         of the width) are shortened with an ellipsis; use ``"double"`` for long labels.
     fontsize : float, optional
         Text size in points (default 6 for a single column, 7 for wider figures).
+    rob : DataFrame, optional
+        Risk-of-bias judgements drawn at the right edge, one row per study row (same order),
+        one column per domain (e.g. ``D1_randomisation`` ... ``overall``), values ``low``,
+        ``some_concerns``, ``high``, ``no_information`` or empty (not assessed / not applicable).
+        As R meta's ``forest(..., rob = )`` with robvis colours and symbols.
+    rob_palette : {"cochrane", "colourblind"}
+        robvis palette of the risk-of-bias columns.
 
     Returns
     -------
@@ -152,7 +185,7 @@ def forest(
     rh = 0.17
     gap = 0.6 if npool and k else 0.0
     n_lines = 1 + k + gap + npool
-    top, bottom = 0.12, 0.42 + (0.14 if favours else 0.0) + (0.0 if xlabel else -0.12)
+    top, bottom = 0.12, 0.42 + (0.14 if favours else 0.0) + (0.0 if xlabel else -0.12) + (0.12 if rob is not None else 0.0)
     H = top + (n_lines + 0.6) * rh + bottom
     fig = new_figure(W, H)
     fs = float(fontsize) if fontsize else (6.0 if W < 4.5 else STYLE["font.size"])
@@ -173,7 +206,12 @@ def forest(
         if has_w
         else 0.0
     )
-    right = W - pad - ann_w - (w_w + sep if has_w else 0.0) - sep
+    rob_cols = list(rob.columns) if rob is not None else []
+    if rob is not None and len(rob) != k:
+        raise ValueError(f"forest: rob has {len(rob)} rows for {k} study rows")
+    cell = 0.2  # inches per risk-of-bias column
+    rob_w = (cell * len(rob_cols) + sep) if rob_cols else 0.0
+    right = W - pad - rob_w - ann_w - (w_w + sep if has_w else 0.0) - sep
     # labels get what is left once the plot has at least 22% of the width; longer ones are cut
     max_label_w = right - 0.22 * W - sep - pad
     if max_label_w < 0.4:
@@ -259,8 +297,8 @@ def forest(
 
     # text columns (figure x, data y)
     tr = blended_transform_factory(fig.transFigure, ax.transData)
-    xl, xa = pad / W, (W - pad) / W
-    xw = (W - pad - ann_w - sep) / W
+    xl, xa = pad / W, (W - pad - rob_w) / W
+    xw = (W - pad - rob_w - ann_w - sep) / W
     kw = {"transform": tr, "va": "center", "fontsize": fs}
     ax.text(xl, y_head, header[0], ha="left", weight="bold", **kw)
     ax.text(xa, y_head, header[1], ha="right", weight="bold", **kw)
@@ -273,6 +311,8 @@ def forest(
         ax.text(xa, y, a, ha="right", weight=weight, **kw)
     for t, y in zip(wtxt, y_rows):
         ax.text(xw, y, t, ha="right", **kw)
+    if rob_cols:
+        _rob_columns(fig, ax, rob, rob_cols, y_rows, y_head, W, pad, cell, fs, rob_palette)
     if favours:
         # either side of the reference line ("Favours control | Favours treatment"), as in
         # RevMan/metafor; without a reference line, at the ends of the axis

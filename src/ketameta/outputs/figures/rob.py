@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 
 from .style import figure_width, new_figure, styled, text_width
 
-__all__ = ["rob_traffic_light", "rob_summary", "ROB_PALETTES", "ROB_LEVELS", "ROB_DOMAIN_LABELS"]
+__all__ = ["rob_traffic_light", "rob_summary", "ROB_PALETTES", "ROB_LEVELS", "ROB_SYMBOLS", "ROB_DOMAIN_LABELS"]
 
 #: robvis palettes (low, some concerns, high, no information)
 ROB_PALETTES = {
@@ -27,7 +27,8 @@ ROB_PALETTES = {
     "colourblind": {"low": "#fed98e", "some_concerns": "#fe9929", "high": "#d95f0e", "no_information": "#ffffff"},
 }
 ROB_LEVELS = ("low", "some_concerns", "high", "no_information")
-_SYMBOL = {"low": "+", "some_concerns": "-", "high": "x", "no_information": "?"}
+ROB_SYMBOLS = {"low": "+", "some_concerns": "-", "high": "x", "no_information": "?"}
+_SYMBOL = ROB_SYMBOLS
 _WORDS = {"low": "Low", "some_concerns": "Some concerns", "high": "High", "no_information": "No information"}
 ROB_DOMAIN_LABELS = {
     "D1_randomisation": "D1: Bias arising from the randomisation process",

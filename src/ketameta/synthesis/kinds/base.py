@@ -80,7 +80,7 @@ class AnalysisKind:
         """The results table (:class:`ketameta.outputs.tables.Table`)."""
         raise NotImplementedError
 
-    def figure(self, fit: dict, es: pd.DataFrame, spec, cit):
+    def figure(self, fit: dict, es: pd.DataFrame, spec, cit, rob=None, rob_palette="cochrane"):
         """The figure (:class:`matplotlib.figure.Figure`), or None for kinds without one."""
         return None
 

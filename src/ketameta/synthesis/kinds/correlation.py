@@ -20,7 +20,8 @@ class Correlation(PooledKind):
     def fit(self, ev, es, spec):
         """Pool Fisher-z correlations per configured window."""
         require_rows(es)
-        wins = pool_windows(es, spec["windows"], spec["level"], "ZCOR", spec["method"], spec["test"])
+        wins = pool_windows(es, spec["windows"], spec["level"], "ZCOR", spec["method"], spec["test"],
+                            bayes=spec.get("bayes"))
         return finish_model({"pools": wins}, spec)
 
     def methods(self, fit, spec):

@@ -161,7 +161,7 @@ class Direction(AnalysisKind):
                              "quantitative": "Numbers reported"},
                      formats={"n": "int"})
 
-    def figure(self, fit, es, spec, cit):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Effect-direction plot."""
         rows = []
         for d in fit["domains"]:

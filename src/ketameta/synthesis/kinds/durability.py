@@ -153,7 +153,7 @@ class Durability(PooledKind):
         """Per-time-point pools plus the time-course model."""
         require_rows(es)
         pools = pool_windows(es, spec["time_points"], spec["level"], spec["measure"], spec["method"],
-                         spec["test"])
+                             spec["test"], bayes=spec.get("bayes"))
         out = {"pools": pools}
         if spec.get("time_course"):
             try:
@@ -196,7 +196,7 @@ class Durability(PooledKind):
                              "are unreliable with this few studies (exploratory).")
         return notes
 
-    def figure(self, fit, es, spec, cit):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Per-study effects over time, pooled points and the fitted curve with its band."""
         measure = fit.get("measure")
         tr = np.exp if measure == "OR" else (lambda x: x)
@@ -310,12 +310,18 @@ class Durability(PooledKind):
 
     def findings(self, fit, spec):
         """Per-time-point pools in one line, and the time course."""
+        from ..pools import headline_pool
         from ..text import fmt_ci
 
         bt = fit["measure"] == "OR"
         s = "_bt" if bt else ""
-        pts = [f"{p['label']}: {fmt_ci(p.get('estimate' + s), p.get('ci_lb' + s), p.get('ci_ub' + s))} (k = {p['k']})"
-               for p in fit["pools"] if p["k"] > 0]
+        pts = []
+        for p in map(headline_pool, fit["pools"]):
+            if p["k"] == 0:
+                continue
+            how = "; Bayesian" if p["headline_fit"] == "Bayesian" else ""
+            pts.append(f"{p['label']}: {fmt_ci(p.get('estimate' + s), p.get('ci_lb' + s), p.get('ci_ub' + s))} "
+                       f"(k = {p['k']}{how})")
         out = [{"text": f"{fit['title']} ({'OR' if bt else fit['measure']}) -- " + "; ".join(pts),
                 "time_course": fit.get("time_course") or {}}]
         if fit.get("curve"):

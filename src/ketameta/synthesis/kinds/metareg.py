@@ -207,7 +207,7 @@ class Metareg(AnalysisKind):
                              "pval": "p", "Estimate": f"{fit['measure']} [95% CI]"},
                      formats={"moderator": 3, "estimate": 3, "pval": "p", "k": "int"})
 
-    def figure(self, fit, es, spec, cit):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Bubble plot: effect sizes against the moderator, sized by weight, with the fitted line."""
         mod = fit["moderator"]
         w = 1.0 / (es["vi"] + fit["tau2"])

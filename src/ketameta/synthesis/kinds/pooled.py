@@ -8,7 +8,7 @@ import pandas as pd
 from ...outputs import figures
 from ...outputs.figures.style import message_figure
 from ...outputs.tables import Table
-from ..pools import common_notes, pools_table
+from ..pools import bayes_notes, common_notes, pools_table
 from .base import AnalysisKind
 from .base import paths as _paths
 
@@ -59,6 +59,7 @@ class PooledKind(AnalysisKind):
         if (df["derived"] == "yes").any():
             notes.append("derived = a number derived by the pipeline (the derivation is in "
                          + _paths(spec)["effect_sizes"] + ").")
+        notes += bayes_notes(fit)
         notes += self.extra_notes(fit, spec)
         if len(excluded):
             notes.append(f"{len(excluded)} row(s) of this question were not used; reasons in "
@@ -66,24 +67,29 @@ class PooledKind(AnalysisKind):
         for p in fit["pools"]:
             if p.get("note"):
                 notes.append(f"{p['label']}: {p['note']}.")
+        bayes = df["bayes_estimate"].notna().any()
+        lev = f"{fit.get('level', 95):g}%"
+        cols = ["section", "Study", "label", "time", "n", "Estimate", "weight", "pval"]
+        cols += ["Bayes", "headline"] if bayes else []
+        cols += ["grade", "derived", "k", "estimator", "test"]
         return Table(
             df, title=fit.get("title", aid), notes=notes, label=f"tab:{aid}", citations=cit,
-            citekeys="citation_key", study_column="Study",
-            columns=["section", "Study", "label", "time", "n", "Estimate", "weight", "pval",
-                     "grade", "derived", "k", "estimator", "test"],
-            ci={"Estimate": ("estimate", "ci_lb", "ci_ub")},
+            citekeys="citation_key", study_column="Study", columns=cols,
+            ci={"Estimate": ("estimate", "ci_lb", "ci_ub"),
+                **({"Bayes": ("bayes_estimate", "bayes_ci_lb", "bayes_ci_ub")} if bayes else {})},
             rename={"section": self.section_header, "label": "Pooled",
                     "time": "Time", "weight": "Weight (%)", "pval": "p", "grade": "Grade",
-                    "derived": "Derived", "Estimate": f"{scale} [{fit.get('level', 95):g}% CI]"},
-            formats={"estimate": 2 if scale != "GEN" else 3, "weight": 1, "pval": "p",
-                     "n": "int", "k": "int"},
+                    "derived": "Derived", "Estimate": f"{scale} [{lev} CI]",
+                    **({"Bayes": f"Bayesian {scale} [{lev} CrI]", "headline": "Headline"} if bayes else {})},
+            formats={"estimate": 2 if scale != "GEN" else 3, "weight": 1, "pval": "p", "n": "int", "k": "int",
+                     **({"bayes_estimate": 2 if scale != "GEN" else 3} if bayes else {})},
         )
 
     # ---- figure ---------------------------------------------------------------------------
-    def figure(self, fit, es, spec, cit):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Forest plot: every study under its window, then the window's pooled estimate."""
         measure = fit.get("measure")
-        rows, pooled = [], []
+        rows, pooled, ids = [], [], []
         for p in fit["pools"]:
             sub = es[es["effect_id"].isin(p.get("effect_ids", []))]
             for _, r in sub.iterrows():
@@ -91,6 +97,7 @@ class PooledKind(AnalysisKind):
                                       f"({time_text(r['time_days'])})",
                              "yi": r["yi"], "ci_lb": r["ci_lb"], "ci_ub": r["ci_ub"],
                              "weight": (p.get("weights") or {}).get(r["effect_id"], np.nan)})
+                ids.append(r["study_id"])
             if p["k"] >= 2:
                 pooled.append({"label": f"Pooled, {p['label']} (k = {p['k']})",
                                "estimate": p["estimate"], "ci_lb": p["ci_lb"],
@@ -98,13 +105,19 @@ class PooledKind(AnalysisKind):
                                "pi_ub": p.get("pi_ub")})
         if not rows:
             return message_figure("no effect sizes")
+        # risk of bias at the right edge when any trial of the plot was assessed
+        rob_rows = None
+        if rob is not None and len(rob) and rob.index.isin(ids).any():
+            rob_rows = rob.reindex(ids)
+            rob_rows = rob_rows[[c for c in rob_rows.columns if rob_rows[c].notna().any()]]
         return figures.forest(
             pd.DataFrame(rows), pooled or None,
             xlabel=AXIS.get(measure, spec.get("unit", "Slope (positive = more dissociation "
                                                    "with more improvement)")),
-            transf=np.tanh if measure == "ZCOR" else None,
+            transf={"ZCOR": np.tanh, "OR": np.exp}.get(measure),
             show_weights=any(len(p.get("weights") or {}) for p in fit["pools"]),
             digits=2 if measure == "ZCOR" else 3, width="double",
+            rob=rob_rows, rob_palette=rob_palette,
         )
 
     # ---- sentences, values, headlines -----------------------------------------------------

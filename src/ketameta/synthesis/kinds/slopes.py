@@ -19,7 +19,8 @@ class Slopes(PooledKind):
     def fit(self, ev, es, spec):
         """One pool of every selected slope."""
         require_rows(es)
-        p = pool(es, "GEN", spec["method"], spec["test"], spec["level"], label=spec.get("unit", ""))
+        p = pool(es, "GEN", spec["method"], spec["test"], spec["level"], label=spec.get("unit", ""),
+                 bayes=spec.get("bayes"))
         return finish_model({"pools": [p]}, spec)
 
     def methods(self, fit, spec):

@@ -18,11 +18,12 @@ import pandas as pd
 
 from ...evidence.review import rob_overall
 from ...outputs.tables import Table
-from ..certainty import rate
+from ..certainty import DEFAULTS, rate
+from ..pools import headline_pool
 from ..registry import register
 from .base import AnalysisKind
 
-__all__ = ["SummaryOfFindings", "absolute_effects", "smd_size"]
+__all__ = ["SummaryOfFindings", "headline_pool", "absolute_effects", "smd_size", "r_size", "grade_sentence", "PHRASES"]
 
 
 def smd_size(smd: float) -> str:
@@ -49,17 +50,46 @@ def absolute_effects(acr: float, log_or: float, lo: float, hi: float) -> dict:
             "difference_ub": 1000 * (rh - acr)}
 
 
-_VERB = {"high": "{s}", "moderate": "probably {s}", "low": "may {s}",
-         "very low": "the evidence is very uncertain about whether one infusion {s0}"}
+def r_size(r: float) -> str:
+    """Plain-language size of a correlation (Cohen 1988: 0.1 small, 0.3 moderate, 0.5 large)."""
+    a = abs(r)
+    if a < 0.1:
+        return "little or no association"
+    return "a small" if a < 0.3 else ("a moderate" if a < 0.5 else "a large")
 
 
-def _sentence(label, window, certainty, direction_word):
-    if certainty is None:
-        return f"No trial reports {label.lower()} at {window}."
-    text = _VERB[certainty].format(s=direction_word, s0=direction_word)
+#: GRADE's wording of a finding (Santesso et al. 2020): subject, then for a positive, negative and
+#: null estimate the verb phrase in the third person and in the base form ("may reduce").
+PHRASES = {
+    "SMD": {"subject": "one infusion",
+            "positive": ["reduces depression severity", "reduce depression severity"],
+            "negative": ["increases depression severity", "increase depression severity"],
+            "null": ["makes little or no difference to depression severity",
+                     "make little or no difference to depression severity"]},
+    "OR": {"subject": "one infusion",
+           "positive": ["increases response", "increase response"],
+           "negative": ["reduces response", "reduce response"],
+           "null": ["makes little or no difference to response", "make little or no difference to response"]},
+    "ZCOR": {"subject": "greater acute dissociation",
+             "positive": ["goes with greater improvement", "go with greater improvement"],
+             "negative": ["goes with less improvement", "go with less improvement"],
+             "null": ["is not associated with improvement", "not be associated with improvement"]},
+    "GEN": {"subject": "greater acute dissociation",
+            "positive": ["goes with greater improvement", "go with greater improvement"],
+            "negative": ["goes with less improvement", "go with less improvement"],
+            "null": ["is not associated with improvement", "not be associated with improvement"]},
+}
+
+
+def grade_sentence(window: str, certainty: str, subject: str, forms) -> str:
+    """A finding in GRADE's wording: high "reduces", moderate "probably reduces", low "may reduce",
+    very low "the evidence is very uncertain about whether ... reduces" (Santesso et al. 2020).
+    """
+    third, base = forms
     if certainty == "very low":
-        return f"At {window}, {text} (very low certainty)."
-    return f"At {window}, one infusion {text} ({certainty} certainty)."
+        return f"At {window}, the evidence is very uncertain about whether {subject} {third} (very low certainty)."
+    verb = {"high": third, "moderate": f"probably {third}", "low": f"may {base}"}[certainty]
+    return f"At {window}, {subject} {verb} ({certainty} certainty)."
 
 
 @register
@@ -119,25 +149,39 @@ class SummaryOfFindings(AnalysisKind):
                        "measure": measure}
                 if p["k"] == 0:
                     continue  # a window without trials is listed in the analysis' own table
+                p = headline_pool(p)
                 cert = rate(p, sub, ev.studies, overall, measure, cfg)
                 prow = sub[sub["effect_id"].isin(p["effect_ids"])]
                 row.update(status="ok", estimate=p["estimate"], ci_lb=p["ci_lb"], ci_ub=p["ci_ub"],
+                           fit=p["headline_fit"],
                            participants=cert["participants"], certainty=cert["rating"], symbols=cert["symbols"],
                            domains=cert["domains"], footnotes=cert["footnotes"])
+                phrases = {**PHRASES.get(measure, PHRASES["GEN"]), **(o.get("phrases") or {})}
+                mid = float({**DEFAULTS["mid"], **cfg.get("mid", {})}.get(measure, 0.0))
+                est = p["estimate"]
                 if measure == "OR":
                     e2, t2 = prow.get("events2"), prow.get("total2")
                     if e2 is not None and e2.notna().all() and t2.notna().all() and t2.sum() > 0:
                         acr = float(e2.sum() / t2.sum())
                         row.update(acr=acr, acr_source=f"pooled control arms: {int(e2.sum())}/{int(t2.sum())}",
-                                   **absolute_effects(acr, p["estimate"], p["ci_lb"], p["ci_ub"]))
-                    word = "increases response" if p["estimate"] > 0 else "reduces response"
+                                   **absolute_effects(acr, est, p["ci_lb"], p["ci_ub"]))
+                elif measure == "ZCOR":
+                    row.update(size=r_size(math.tanh(est)), r=math.tanh(est), r_lb=math.tanh(p["ci_lb"]),
+                               r_ub=math.tanh(p["ci_ub"]))
+                elif measure == "SMD":
+                    row["size"] = smd_size(est)
                 else:
-                    row["size"] = smd_size(p["estimate"])
-                    word = ("reduces depression severity" if p["estimate"] > 0 else "increases depression severity") \
-                        if abs(p["estimate"]) >= 0.2 else "makes little or no difference to depression severity"
-                    if abs(p["estimate"]) >= 0.2:
-                        word = f"{word} ({row['size'].replace('a ', '')} effect)"
-                row["what_happens"] = _sentence(o["label"], p["label"], cert["rating"], word)
+                    row["measure_label"] = f.get("measure_label", measure)
+                if abs(est) < mid:
+                    forms = phrases["null"]
+                else:
+                    forms = phrases["positive" if est > 0 else "negative"]
+                    if row.get("size"):
+                        noun = "association" if measure == "ZCOR" else "effect"
+                        forms = [f"{x} ({row['size'].replace('a ', '')} {noun})" for x in forms]
+                when = o.get("time", p["label"])
+                row["time"] = when
+                row["what_happens"] = grade_sentence(when, cert["rating"], phrases["subject"], forms)
                 rows.append(row)
         return {"analysis": spec["id"], "type": spec["type"], "title": spec.get("title", spec["id"]),
                 "status": "ok", "level": spec["level"], "rows": rows, "rob_outcome": spec.get("rob_outcome",
@@ -155,7 +199,7 @@ class SummaryOfFindings(AnalysisKind):
                 marks.append(str(notes.index(fn) + 1))
             if r.get("status") != "ok":
                 rows.append({"outcome": r["outcome"], "window": r["window"], "participants": "", "relative": "",
-                             "control": "", "ketamine": "", "difference": "", "certainty": "",
+                             "control": "", "ketamine": "", "difference": "", "fit": "", "certainty": "",
                              "what": r.get("what_happens", r.get("status", ""))})
                 continue
             n = r.get("participants")
@@ -169,22 +213,34 @@ class SummaryOfFindings(AnalysisKind):
                             f"{r['difference_ub']:+.0f})")
                 else:
                     ctl = ket = diff = "control risk not reported"
-            else:
+            elif r["measure"] == "ZCOR":
+                rel, ctl, ket = "", "", ""
+                diff = f"r {r['r']:.2f} ({r['r_lb']:.2f} to {r['r_ub']:.2f}): {r['size']}"
+            elif r["measure"] == "SMD":
                 rel, ctl, ket = "", "", ""
                 diff = f"SMD {r['estimate']:.2f} ({r['ci_lb']:.2f} to {r['ci_ub']:.2f}): {r['size']}"
+            else:
+                rel, ctl, ket = "", "", ""
+                diff = f"{r['estimate']:.2f} ({r['ci_lb']:.2f} to {r['ci_ub']:.2f}) {r.get('measure_label', '')}".strip()
             cert = f"{r['symbols']} {r['certainty'].upper()}" + (f" ({', '.join(marks)})" if marks else "")
-            rows.append({"outcome": r["outcome"], "window": r["window"], "participants": part, "relative": rel,
-                         "control": ctl, "ketamine": ket, "difference": diff, "certainty": cert,
-                         "what": r["what_happens"]})
+            rows.append({"outcome": r["outcome"], "window": r.get("time", r["window"]), "participants": part,
+                         "relative": rel,
+                         "control": ctl, "ketamine": ket, "difference": diff, "fit": r.get("fit", ""),
+                         "certainty": cert, "what": r["what_happens"]})
         notes = [f"({i + 1}) {n}" for i, n in enumerate(notes)]
-        notes.insert(0, "Certainty (GRADE): start high for randomised trials; rated down per domain by the "
+        notes.insert(0, "Effects: the headline fit of each pooled window (Fit: the Bayesian random-effects "
+                        "posterior median and credible interval when the pooled table leads with it, i.e. few "
+                        "trials; REML with Knapp-Hartung otherwise); the certainty rules read that interval.")
+        notes.insert(0, "Certainty (GRADE): start high for randomised trials (and for associations measured "
+                        "within trial arms, as for prognostic factors in longitudinal cohorts: Iorio et al. "
+                        "2015, BMJ 350:h870); rated down per domain by the "
                         "rules in ketameta.synthesis.certainty (thresholds in config/config.yaml, certainty). "
                         "Risk with control: the pooled control arms' risk; risk with ketamine from the odds "
                         "ratio. SMD sizes: < 0.2 little or no difference, 0.2 small, 0.5 moderate, 0.8 large.")
         return Table(pd.DataFrame(rows), title=fit.get("title", spec["id"]), notes=notes, label=f"tab:{spec['id']}",
                      rename={"outcome": "Outcome", "window": "Time", "participants": "Participants (trials)",
                              "relative": "Relative effect (95% CI)", "control": "Risk with control",
-                             "ketamine": "Risk with ketamine", "difference": "Difference (95% CI)",
+                             "ketamine": "Risk with ketamine", "difference": "Difference (95% CI)", "fit": "Fit",
                              "certainty": "Certainty", "what": "What happens"})
 
     def methods(self, fit, spec):

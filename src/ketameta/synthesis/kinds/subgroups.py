@@ -79,7 +79,8 @@ class Subgroups(AnalysisKind):
                 sub = in_w[in_w["subgroup"] == g["label"]] if len(in_w) else in_w
                 sub = sub.sort_values(["study_id", "n_total", "time_days"], ascending=[True, False, False]) \
                     .drop_duplicates("study_id") if len(sub) else sub
-                p = pool(sub, measure, base["method"], base["test"], spec["level"], label=g["label"])
+                p = pool(sub, measure, base["method"], base["test"], spec["level"], label=g["label"],
+                         bayes=spec.get("bayes"))
                 p.update(window=w["label"], subgroup=g["label"])
                 rows.append(p)
                 if len(sub):

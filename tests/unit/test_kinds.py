@@ -1,0 +1,245 @@
+"""Every analysis kind of the synthesis layer, end to end on the tiny synthetic data set.
+
+For each analysis of config/config.yaml (so for every registered kind): rows -> effect sizes ->
+fit -> table, sentences, values and findings, without Snakemake. Each kind's headline numbers
+are recomputed here independently (by the library's fitting functions on the kind's own effect
+sizes, or by counting rows), so a kind that selects the wrong rows, mixes windows or mislabels a
+pool fails.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ketameta import rma
+from ketameta.outputs.citations import Citations
+from ketameta.synthesis import pipeline
+from ketameta.synthesis.certainty import rate
+from ketameta.synthesis.pools import headline_pool
+from ketameta.synthesis.registry import KINDS, kind_of
+from ketameta.synthesis.spec import flat_spec
+from ketameta.synthesis.workflow import load_and_validate
+from tests.workflow import tiny
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Every analysis of the repository's config, fitted on the tiny data set in dependency order."""
+    data = tiny.build(tmp_path_factory.mktemp("tiny") / "data")
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    for key in list(config["evidence"]):
+        config["evidence"][key] = str(data / Path(config["evidence"][key]).name)
+    ev = load_and_validate(config, config_path="config/config.yaml",
+                           schema_path=ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    cit = Citations(config["evidence"]["bib"])
+    out, done = {}, {}
+    pending = list(config["analyses"])
+    while pending:
+        for aid in list(pending):
+            spec = flat_spec(config, aid)
+            deps = kind_of(spec["type"]).depends_on(spec)
+            if any(d not in done for d in deps):
+                continue
+            es, excluded = pipeline.effect_sizes(ev, spec)
+            fit = pipeline.safe_fit(ev, es, spec, {"fits": {d: done[d] for d in deps}})
+            done[aid] = fit
+            out[aid] = {"spec": spec, "es": es, "excluded": excluded, "fit": fit,
+                        "table": pipeline.table(fit, es, excluded, spec, cit)}
+            pending.remove(aid)
+    return {"ev": ev, "config": config, "cit": cit, "out": out}
+
+
+def test_every_registered_kind_is_exercised(run):
+    used = {o["spec"]["type"] for o in run["out"].values()}
+    assert set(KINDS) <= used, f"kinds without a config entry to test: {set(KINDS) - used}"
+
+
+def test_every_kind_renders_a_table_sentences_and_values(run):
+    for aid, o in run["out"].items():
+        fit, spec = o["fit"], o["spec"]
+        assert fit["status"] in ("ok", "failed"), aid
+        if fit["status"] == "failed":
+            assert fit["reason"], aid  # a failed fit says why
+            continue
+        tab = o["table"]
+        assert len(tab.data) > 0 and len(tab.cells()) > 1, aid
+        assert tab.title, aid
+        methods = pipeline.methods_sentence(fit, spec)
+        assert isinstance(methods, str) and methods.endswith("."), (aid, methods)
+        for p in pipeline.report_paragraphs(fit, spec):
+            assert isinstance(p, str) and p.strip(), aid
+        for name, val in kind_of(fit).values(aid, fit).items():
+            assert re.fullmatch(r"[A-Za-z]+", name), (aid, name)  # a LaTeX macro name
+            assert val is not None, (aid, name)
+        for fd in kind_of(fit).findings(fit, pipeline.as_spec(spec)):
+            assert fd["text"], aid
+
+
+def test_tiny_data_fits_the_analyses_it_has_rows_for(run):
+    status = {a: o["fit"]["status"] for a, o in run["out"].items()}
+    for aid in ("dissociation_correlation", "dissociation_slopes", "dissociation_metareg", "durability",
+                "durability_response", "effect_direction", "approaches", "summary_of_findings"):
+        assert status[aid] == "ok", (aid, run["out"][aid]["fit"].get("reason"))
+    # the tiny data set has no surgical-anaesthesia trial: that analysis is empty, not mixed in
+    es = run["out"]["durability_anaesthesia"]["es"]
+    assert es.empty
+
+
+def _pooled_windows(o):
+    return [p for p in o["fit"]["pools"] if p.get("k", 0) > 0 and p.get("estimate") is not None]
+
+
+@pytest.mark.parametrize("aid", ["dissociation_correlation", "dissociation_slopes", "durability",
+                                 "durability_response"])
+def test_each_pooled_window_is_a_random_effects_fit_of_its_own_rows(run, aid):
+    o = run["out"][aid]
+    es = o["es"].set_index("effect_id")
+    pools = _pooled_windows(o)
+    assert pools, aid
+    for p in pools:
+        rows = es.loc[p["effect_ids"]]
+        assert len(rows) == p["k"]
+        # one metric per pool, each study once
+        assert rows["measure"].nunique() == 1 if "measure" in rows else True
+        assert rows["study_id"].is_unique, (aid, p["label"])
+        if p["k"] == 1:
+            assert p["estimate"] == pytest.approx(float(rows["yi"].iloc[0]), abs=1e-12)
+            continue
+        res = rma(rows["yi"].to_numpy(), rows["vi"].to_numpy(), method=p.get("method", "REML"),
+                  test=p.get("test", "knha"))
+        assert p["estimate"] == pytest.approx(float(res.beta[0]), abs=1e-9), (aid, p["label"])
+        assert p["ci_lb"] == pytest.approx(float(res.ci_lb[0]), abs=1e-9)
+        assert p["ci_ub"] == pytest.approx(float(res.ci_ub[0]), abs=1e-9)
+        assert p["tau2"] == pytest.approx(float(res.tau2), abs=1e-9)
+
+
+def test_durability_windows_do_not_mix_time_points(run):
+    o = run["out"]["durability"]
+    es = o["es"].set_index("effect_id")
+    for p in _pooled_windows(o):
+        times = es.loc[p["effect_ids"], "time_days"]
+        assert times.max() - times.min() < 1.0 or len(times) == 1, (p["label"], list(times))
+
+
+def test_correlation_pool_reports_r_as_the_back_transform(run):
+    for p in _pooled_windows(run["out"]["dissociation_correlation"]):
+        assert p["estimate_bt"] == pytest.approx(math.tanh(p["estimate"]), abs=1e-12)
+        assert p["ci_lb_bt"] == pytest.approx(math.tanh(p["ci_lb"]), abs=1e-12)
+
+
+def test_effect_direction_counts_rows(run):
+    o = run["out"]["effect_direction"]
+    fit = o["fit"]
+    findings = kind_of(fit).findings(fit, pipeline.as_spec(o["spec"]))
+    dom = [f for f in findings if f.get("domain") == "dissociation"]
+    assert dom, findings
+    d = dom[0]
+    assert d["n_plus"] <= d["n_clear"]
+    # the tiny data set's one direction-only dissociation row (delta2023) is null ("0")
+    assert "delta2023" not in {s for s in d.get("positive", [])}
+
+
+def test_summary_of_findings_rows_are_the_certainty_rules_applied_to_the_pools(run):
+    o = run["out"]["summary_of_findings"]
+    ev = run["ev"]
+    cfg = run["config"].get("certainty", {})
+    rows = [r for r in o["fit"]["rows"] if r.get("status") == "ok"]
+    assert rows
+    for r in rows:
+        base = run["out"][r["analysis"]]
+        pool = headline_pool(next(p for p in base["fit"]["pools"] if p["label"] == r["window"]))
+        assert r["fit"] == ("Bayesian" if pool.get("headline") == "bayes" else pool["headline_fit"])
+        sub = o["es"][o["es"]["analysis"] == r["analysis"]]
+        again = rate(pool, sub, ev.studies, {}, base["fit"]["measure"], cfg)
+        assert r["certainty"] == again["rating"]
+        assert r["footnotes"] == again["footnotes"]
+        assert r["what_happens"].endswith(f"({r['certainty']} certainty).")
+
+
+def test_summary_of_findings_wording_follows_grade(run):
+    from ketameta.synthesis.kinds.sof import grade_sentence
+
+    forms = ["reduces depression severity", "reduce depression severity"]
+    assert grade_sentence("day 1", "high", "one infusion", forms) == \
+        "At day 1, one infusion reduces depression severity (high certainty)."
+    assert grade_sentence("day 1", "moderate", "one infusion", forms) == \
+        "At day 1, one infusion probably reduces depression severity (moderate certainty)."
+    assert grade_sentence("day 1", "low", "one infusion", forms) == \
+        "At day 1, one infusion may reduce depression severity (low certainty)."
+    assert grade_sentence("day 1", "very low", "one infusion", forms) == (
+        "At day 1, the evidence is very uncertain about whether one infusion reduces depression "
+        "severity (very low certainty).")
+
+
+def test_metareg_slope_is_a_weighted_regression_of_the_rows(run):
+    o = run["out"]["dissociation_metareg"]
+    fit, es = o["fit"], o["es"]
+    assert fit["status"] == "ok"
+    x = es[fit["moderator"]].to_numpy(float)
+    res = rma(es["yi"].to_numpy(float), es["vi"].to_numpy(float), mods=x[:, None],
+              method=fit["method"], test=fit["test"])
+    assert fit["slope"] == pytest.approx(float(res.beta[1]), abs=1e-9)
+    assert fit["slope_se"] == pytest.approx(float(res.se[1]), abs=1e-9)
+    assert fit["k"] == len(es)
+
+
+def test_every_table_writes_every_format(run, tmp_path):
+    for aid, o in run["out"].items():
+        t = o["table"]
+        paths = {ext: tmp_path / f"{aid}.{ext}" for ext in ("csv", "md", "tex", "html")}
+        t.write(**{k: str(v) for k, v in paths.items()})
+        for ext, p in paths.items():
+            assert p.stat().st_size > 0, (aid, ext)
+
+
+def test_bayesian_pools_beside_reml_and_the_headline_rule(run):
+    from ketameta import bayesmeta
+
+    cfg = run["config"]["bayes"]
+    seen = 0
+    for aid in ("dissociation_correlation", "durability", "durability_response"):
+        o = run["out"][aid]
+        es = o["es"].set_index("effect_id")
+        for p in _pooled_windows(o):
+            if p["k"] < 2:
+                assert "bayes" not in p and p["headline"] == "frequentist"
+                continue
+            b = p["bayes"]
+            rows = es.loc[p["effect_ids"]]
+            prior = tuple(cfg["tau_prior"][o["fit"]["measure"]])
+            res = bayesmeta(rows["yi"].to_numpy(float), rows["vi"].to_numpy(float), tau_prior=prior)
+            assert b["estimate"] == pytest.approx(float(res.summary().loc["median", "mu"]), abs=1e-10)
+            lo, hi = res.post_interval("mu", 0.95, "central")
+            assert (b["ci_lb"], b["ci_ub"]) == pytest.approx((lo, hi), abs=1e-10)
+            assert p["headline"] == ("bayes" if p["k"] < cfg["k_below"] else "frequentist")
+            seen += 1
+        # the table shows both intervals and says which one leads
+        t = o["table"]
+        header = t.cells()[0]
+        assert any(h.startswith("Bayesian") for h in header) and "Headline" in header
+        assert any("Headline" in n and "Bayesian fit when k < 5" in n for n in t.notes)
+    assert seen >= 2
+    # slopes are in scale points: no prior is configured for GEN, so no Bayesian pool
+    assert all("bayes" not in p for p in run["out"]["dissociation_slopes"]["fit"]["pools"])
+
+
+def test_filters_that_match_nothing_together_leave_an_empty_analysis_not_an_error(run, tmp_path):
+    """Each filter value is legal, but no row has all of them: a gap, reported as such."""
+    import copy
+
+    config = copy.deepcopy(run["config"])
+    config["analyses"]["durability"]["select"]["route"] = ["IN"]
+    ev = load_and_validate(config, config_path="config/config.yaml",
+                           schema_path=ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    spec = flat_spec(config, "durability")
+    es, excluded = pipeline.effect_sizes(ev, spec)
+    assert es.empty and len(excluded)
+    fit = pipeline.safe_fit(ev, es, spec)
+    assert fit["status"] == "failed" and "no effect size" in fit["reason"]
