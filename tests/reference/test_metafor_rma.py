@@ -31,7 +31,7 @@ from ..conftest import TOL, assert_rel, fixture_names, load_fixture, na_to_nan
 
 MODEL_CASES = [
     n for n in fixture_names()
-    if not n.startswith(("escalc__", "permutest__", "rma_mv__", "robust__"))
+    if not n.startswith(("escalc__", "permutest__", "rma_mv__", "robust__", "predict_mv__"))
 ]
 ITERATIVE = {"ML", "REML", "EB", "PM"}
 KEYS = ["beta", "se", "zval", "pval", "ci_lb", "ci_ub", "tau2", "se_tau2", "QE", "QEp", "QM",

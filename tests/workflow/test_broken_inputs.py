@@ -562,7 +562,7 @@ def _failing_model_config(cfg):
     cfg["analyses"]["dissociation_metareg"]["select"]["form"] = ["rd_ci"]
     cfg["analyses"]["dissociation_metareg"]["permutations"] = 100
     cfg["sensitivity"]["analyses"] = list(keep)
-    cfg["claims"] = [dict(cfg["claims"][0], evidence=list(keep))]
+    cfg["claims"] = [dict(cfg["claims"][0], evidence=list(keep), certainty_from=[])]
     return cfg
 
 

@@ -28,7 +28,9 @@ rule fingerprint_rows:
         digest=analysis_digest,
     run:
         # in the Snakemake process: a one-line JSON needs no interpreter of its own
-        write_fingerprint(output.fingerprint, params.scope, params.digest, log=log[0])
+        write_fingerprint(
+            output.fingerprint, params.scope, params.digest, log=log[0]
+        )
 
 
 rule fingerprint_evidence:

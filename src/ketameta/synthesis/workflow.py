@@ -119,7 +119,11 @@ def load_and_validate(config: dict, config_path="config/config.yaml",
                     f"claims[{c['id']}].evidence names unknown analysis {aid!r}",
                     file=str(config_path), column=f"claims.{c['id']}.evidence"))
         for aid in c.get("certainty_from", []):
-            if config["analyses"].get(aid, {}).get("type") != "sof":
+            if aid not in config["analyses"]:
+                problems.append(InputError(
+                    f"claims[{c['id']}].certainty_from names unknown analysis {aid!r}",
+                    file=str(config_path), column=f"claims.{c['id']}.certainty_from"))
+            elif config["analyses"][aid].get("type") != "sof":
                 problems.append(InputError(
                     f"claims[{c['id']}].certainty_from names {aid!r}, which is not a summary-of-findings "
                     "analysis (type: sof)", file=str(config_path), column=f"claims.{c['id']}.certainty_from"))
