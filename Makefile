@@ -11,10 +11,11 @@ STAMP  := $(VENV)/.installed
 CLUSTER_STAMP := $(VENV)/.installed-cluster
 CORES  ?= all
 
-.PHONY: run test lint dryrun report bench lock cluster-env test-cluster lock-cluster clean help digests
+.PHONY: run release test lint dryrun report bench lock cluster-env test-cluster lock-cluster clean help digests
 
 help:
 	@echo "make run    - build all tables, figures, values and results/report.html"
+	@echo "make release - freeze the current results as a version under releases/ (once per set of inputs)"
 	@echo "make test   - run the test suite (library, data, workflow end to end)"
 	@echo "make lint   - ruff (with pydocstyle), snakefmt --check, snakemake --lint"
 	@echo "make dryrun - show which Snakemake jobs would run"
@@ -44,6 +45,9 @@ test-cluster: $(CLUSTER_STAMP)
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
+
+release: run
+	$(BIN)/snakemake --cores $(CORES) release
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

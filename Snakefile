@@ -25,6 +25,7 @@ include: "workflow/rules/effect_sizes.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/living.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -33,3 +34,9 @@ rule all:
     default_target: True
     input:
         get_final_output(),
+
+
+rule release:
+    """Freeze the current results as a version under releases/ (`make release`; never by `make run`)."""
+    input:
+        release_target(),

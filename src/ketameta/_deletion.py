@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import linalg, special, stats
+from scipy import linalg, special
 
+from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -493,12 +494,12 @@ def _subset_fits(d: _Data, sums, bad, want_full=False):
     with np.errstate(invalid="ignore"):
         t_ok = (use_t & (dfres > 0))[:, None]
         pval = np.where(use_t[:, None],
-                        np.where(t_ok, 2 * stats.t.sf(np.abs(zval), np.maximum(dfres, 1)[:, None]),
+                        np.where(t_ok, 2 * t_sf(np.abs(zval), np.maximum(dfres, 1)[:, None]),
                                  np.nan),
-                        2 * stats.norm.sf(np.abs(zval)))
+                        2 * norm_sf(np.abs(zval)))
         crit = np.where(use_t,
-                        np.where(dfres > 0, stats.t.isf(a / 2, np.maximum(dfres, 1)), np.nan),
-                        stats.norm.isf(a / 2))
+                        np.where(dfres > 0, t_isf(a / 2, np.maximum(dfres, 1)), np.nan),
+                        norm_isf(a / 2))
     ci_lb = beta - crit[:, None] * se
     ci_ub = beta + crit[:, None] * se
 
@@ -508,7 +509,7 @@ def _subset_fits(d: _Data, sums, bad, want_full=False):
     has_df = dfres > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         QE = np.where(has_df, np.maximum(0.0, fe.rss), 0.0)
-        QEp = np.where(has_df, stats.chi2.sf(QE, np.maximum(dfres, 1)), 1.0)
+        QEp = np.where(has_df, chi2_sf(QE, np.maximum(dfres, 1)), 1.0)
         vt = np.where(has_df, dfres / trP_fe, 0.0)
         if d.method == "EE":
             I2 = np.where(has_df & (QE > 0), np.maximum(0.0, 100 * (QE - dfres) / QE), 0.0)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ._dist import chi2_isf, chi2_ppf, norm_isf, t_isf
 from ._linalg import WFit
 from ._result import Result
 from ._result import num as _num
@@ -107,8 +107,8 @@ def confint(res, level=None):
     df = k - p
     if df < 1:
         raise ModelError(f"A Q-profile interval needs k > p (k = {k}, p = {p}).")
-    crit_lo = stats.chi2.isf(a / 2, df)  # upper quantile -> lower bound
-    crit_hi = stats.chi2.ppf(a / 2, df)  # lower quantile -> upper bound
+    crit_lo = chi2_isf(a / 2, df)  # upper quantile -> lower bound
+    crit_hi = chi2_ppf(a / 2, df)  # lower quantile -> upper bound
     scale = float(np.var(y)) + float(np.mean(v))
 
     def make(target):
@@ -147,7 +147,7 @@ def confint(res, level=None):
         index=["tau^2", "tau", "I^2(%)", "H^2"],
     )
     crit = res.crit if level is None else (
-        stats.norm.isf(a / 2) if res.dfs is None else stats.t.isf(a / 2, res.dfs)
+        norm_isf(a / 2) if res.dfs is None else t_isf(a / 2, res.dfs)
     )
     fixed = pd.DataFrame(
         {"estimate": res.beta, "ci_lb": res.beta - crit * res.se, "ci_ub": res.beta + crit * res.se},

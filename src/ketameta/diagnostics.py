@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._deletion import (
     _Data,
@@ -52,6 +51,7 @@ from ._deletion import (
     _PrefixSums,
     _subset_fits,
 )
+from ._dist import chi2_cdf
 from ._linalg import WFit
 from ._result import Result
 from .errors import ModelError
@@ -444,7 +444,7 @@ def influence(res) -> InfluenceResult:
 
         is_infl = (
             (np.abs(dffits) > 3 * math.sqrt(p / (k - p)) if k > p else np.zeros(k, bool))
-            | (stats.chi2.cdf(cook_d, df=p) > 0.5)
+            | (chi2_cdf(cook_d, p) > 0.5)
             | (hat > 3 * p / k)
             | np.any(np.abs(dfbetas) > 1, axis=1)
         )

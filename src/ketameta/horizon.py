@@ -26,8 +26,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
+from ._dist import norm_isf, t_isf
 from ._result import Result, num
 from .errors import ModelError
 from .predict import predict
@@ -74,11 +75,11 @@ def _crit(fit, a, contrast):
     """Critical value and df for one contrast of the fit's coefficients."""
     if hasattr(fit, "contrast_df"):
         df = fit.contrast_df(contrast)
-        return float(stats.t.isf(a / 2, df)), float(df)
+        return float(t_isf(a / 2, df)), float(df)
     dfs = getattr(fit, "dfs", None)
     if dfs is None:
-        return float(stats.norm.isf(a / 2)), None
-    return float(stats.t.isf(a / 2, dfs)), float(dfs)
+        return float(norm_isf(a / 2)), None
+    return float(t_isf(a / 2, dfs)), float(dfs)
 
 
 def horizon(fit, threshold: float = 0.0, *, transform: str = "log", grid=(40 / 1440, 28.0),

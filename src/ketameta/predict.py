@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ._dist import norm_isf, t_isf
 from .errors import ModelError
 
 __all__ = ["predict", "newmods_matrix", "prediction_frame"]
@@ -96,15 +97,13 @@ def predict(res, newmods=None, level=None, transf=None):
     fixture in ``tests/reference`` at 1e-8, and against the published dat.bcg predictions
     (metafor docs, predict.rma).
     """
-    from scipy import stats
-
     Xn = newmods_matrix(res, newmods)
     lvl = res.level if level is None else float(level)
     a = 1 - lvl / 100
     if res.dfs is None:
-        crit = stats.norm.isf(a / 2)
+        crit = norm_isf(a / 2)
     else:
-        crit = stats.t.isf(a / 2, res.dfs) if res.dfs > 0 else math.nan
+        crit = t_isf(a / 2, res.dfs) if res.dfs > 0 else math.nan
     pred = Xn @ res.beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vb, Xn))
     return prediction_frame(pred, se, crit, None if res.method == "EE" else res.tau2, transf)

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ._dist import t_isf, t_sf
 from ._linalg import WFit
 from ._result import Result
 from ._result import num as _num
@@ -240,8 +240,8 @@ def regtest(res, model="rma", predictor="sei", ni=None) -> RegtestResult:
     sigma2 = wf.rss() / df
     se = np.sqrt(np.diag(wf.A) * sigma2)
     t = wf.b / se
-    pv = 2 * stats.t.sf(np.abs(t), df)
-    crit = stats.t.isf((1 - level / 100) / 2, df)
+    pv = 2 * t_sf(np.abs(t), df)
+    crit = t_isf((1 - level / 100) / 2, df)
     table = pd.DataFrame({"estimate": wf.b, "se": se, "tval": t, "pval": pv,
                           "ci_lb": wf.b - crit * se, "ci_ub": wf.b + crit * se},
                          index=pd.Index(list(res.coef_names) + [predictor], name="coef"))
@@ -322,6 +322,8 @@ def ranktest(res) -> RanktestResult:
     Begg CB, Mazumdar M (1994). Operating characteristics of a rank correlation test for
     publication bias. Biometrics 50:1088-1101.
     """
+    from scipy import stats  # imported where needed (slow to import)
+
     _check_model(res, "ranktest")
     if not res.int_only:
         raise ModelError(

@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from . import _tau2
 from ._design import design_matrix as _design
+from ._dist import norm_isf, t_isf
 from ._linalg import Moments, check_full_rank, quad_inv
 from ._result import Result, floats, num
 from ._stable import DENSE_MAX, RATIO_MIN, DenseMoments, use_stable
@@ -144,8 +145,8 @@ class RMAResult(Result):
         """Critical value for the (1 - level) confidence intervals."""
         a = 1 - self.level / 100
         if self.dfs is None:
-            return float(stats.norm.isf(a / 2))
-        return float(stats.t.isf(a / 2, self.dfs)) if self.dfs > 0 else float("nan")
+            return float(norm_isf(a / 2))
+        return float(t_isf(a / 2, self.dfs)) if self.dfs > 0 else float("nan")
 
     @property
     def weights(self) -> np.ndarray:

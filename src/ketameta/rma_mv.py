@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from ._design import design_matrix as _design
+from ._dist import chi2_ppf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._linalg import check_full_rank
 from ._mv_structure import (
     _codes,
@@ -558,17 +559,17 @@ def _finish(struct, ev, s2hat, fixed, QE, method, test, level, names, btt, y, v,
         QM = float("nan")
     dfs = None if test == "z" else float(k - p)
     if dfs is None:
-        pval = 2 * stats.norm.sf(np.abs(zval))
-        crit = stats.norm.isf(a / 2)
-        QMp = float(stats.chi2.sf(QM, m))
+        pval = 2 * norm_sf(np.abs(zval))
+        crit = norm_isf(a / 2)
+        QMp = float(chi2_sf(QM, m))
         QMdf = (m, None)
     else:
-        pval = 2 * stats.t.sf(np.abs(zval), dfs)
-        crit = stats.t.isf(a / 2, dfs)
+        pval = 2 * t_sf(np.abs(zval), dfs)
+        crit = t_isf(a / 2, dfs)
         QM = QM / m
-        QMp = float(stats.f.sf(QM, m, dfs))
+        QMp = float(f_sf(QM, m, dfs))
         QMdf = (m, int(dfs))
-    QEp = float(stats.chi2.sf(QE, k - p))
+    QEp = float(chi2_sf(QE, k - p))
 
     parms = p + sum(1 for f_ in fixed if f_ is None)
 
@@ -674,7 +675,7 @@ def confint_rma_mv(fit: RMAMVResult, level=None) -> RMAMVConfint:
     reml = fit.method == "REML"
     key = "ll_reml" if reml else "ll_ml"
     ll_max = struct.evaluate(*fit.sigma2, reml=reml)[key]
-    crit = float(stats.chi2.ppf(level / 100, 1))
+    crit = float(chi2_ppf(level / 100, 1))
     notes = []
     rows = {}
     for a in range(2):
@@ -723,7 +724,7 @@ def confint_rma_mv(fit: RMAMVResult, level=None) -> RMAMVConfint:
                          index=pd.Index(fit.coef_names, name="coef"))
     if level != fit.level:
         a_ = 1 - level / 100
-        crit_b = stats.norm.isf(a_ / 2) if fit.dfs is None else stats.t.isf(a_ / 2, fit.dfs)
+        crit_b = norm_isf(a_ / 2) if fit.dfs is None else t_isf(a_ / 2, fit.dfs)
         fixed["ci_lb"] = fit.beta - crit_b * fit.se
         fixed["ci_ub"] = fit.beta + crit_b * fit.se
     return RMAMVConfint(random=random, fixed=fixed, level=level,
@@ -739,12 +740,10 @@ def predict_rma_mv(res: RMAMVResult, newmods=None, level=None, transf=None):
     ``pred +/- crit sqrt(se^2 + sigma2_1 + sigma2_2)``. Verified against metafor 3.8.1
     (``tests/reference``: dat.konstantopoulos2011 with and without a moderator).
     """
-    from scipy import stats
-
     Xn = newmods_matrix(res, newmods)
     lvl = res.level if level is None else float(level)
     a = 1 - lvl / 100
-    crit = stats.norm.isf(a / 2) if res.dfs is None else stats.t.isf(a / 2, res.dfs)
+    crit = norm_isf(a / 2) if res.dfs is None else t_isf(a / 2, res.dfs)
     pred = Xn @ res.beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vb, Xn))
     return prediction_frame(pred, se, crit, float(np.sum(res.sigma2)), transf)

@@ -42,8 +42,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import linalg
 
+from ._dist import f_sf, t_isf, t_sf
 from ._result import Result, floats, num
 from .errors import ModelError
 from .predict import newmods_matrix, predict, prediction_frame
@@ -373,7 +374,7 @@ def robust(fit, cluster, adjust="CR2", level=None):
         Q = _wald(beta, vb, btt)
         q = len(btt)
         QM, QMdf, QMtest = Q / q, (q, float(n - p)), "Wald F"
-        QMp = float(stats.f.sf(QM, q, n - p))
+        QMp = float(f_sf(QM, q, n - p))
     else:
         vb, Cst, H = _cr2(X, e, bread, groups, theta, n)
         moments = (Cst, H)
@@ -391,8 +392,8 @@ def robust(fit, cluster, adjust="CR2", level=None):
 
     with np.errstate(divide="ignore", invalid="ignore"):
         tval = beta / se
-    pval = 2 * stats.t.sf(np.abs(tval), dfs)
-    crit = stats.t.isf(a / 2, dfs)
+    pval = 2 * t_sf(np.abs(tval), dfs)
+    crit = t_isf(a / 2, dfs)
     return RobustResult(
         beta=beta, se=se, zval=tval, pval=np.asarray(pval, dtype=float),
         ci_lb=beta - crit * se, ci_ub=beta + crit * se, vb=vb, dfs=dfs, adjust=adjust,
@@ -490,7 +491,7 @@ def _htz(beta, vb, C, H, btt):
     delta = max((nu - q + 1) / nu, 0.0)
     df2 = nu - q + 1
     F = delta * Q / q
-    p = float(stats.f.sf(F, q, df2)) if df2 > 0 else float("nan")
+    p = float(f_sf(F, q, df2)) if df2 > 0 else float("nan")
     return F, p, (q, float(df2))
 
 
@@ -512,6 +513,6 @@ def predict_robust(res: RobustResult, newmods=None, level=None, transf=None):
     pred = Xn @ res.beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vb, Xn))
     ddf = np.array([res.contrast_df(x) for x in Xn])
-    crit = stats.t.isf(a / 2, ddf)
+    crit = t_isf(a / 2, ddf)
     het = float(np.sum(fit.sigma2)) if hasattr(fit, "sigma2") else (None if fit.method == "EE" else fit.tau2)
     return prediction_frame(pred, se, crit, het, transf, ddf=ddf)

@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._result import Result, num
 from .errors import ModelError
@@ -115,6 +114,8 @@ def _gls(XSX, XSy, ySy):
 # -- priors ---------------------------------------------------------------------------------------
 
 def _tau_logprior(prior, taus):
+    from scipy import stats  # imported where needed (slow to import)
+
     kind = prior[0] if isinstance(prior, (tuple, list)) else prior
     if kind == "halfnormal":
         s = float(prior[1])
@@ -130,6 +131,8 @@ def _tau_logprior(prior, taus):
 
 def _tau_grid(prior, y, n):
     """Tau values dense near 0 (tau = top u^2) with their trapezoid weights (Jacobian included)."""
+    from scipy import stats  # imported where needed (slow to import)
+
     kind = prior[0] if isinstance(prior, (tuple, list)) else prior
     if kind == "uniform":
         top = float(prior[2])

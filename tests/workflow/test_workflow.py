@@ -38,6 +38,8 @@ def _copy_repo(dest: Path, with_data=True) -> Path:
     shutil.copy2(ROOT / "Snakefile", dest / "Snakefile")
     for d in ("workflow", "config") + (("data",) if with_data else ()):
         shutil.copytree(ROOT / d, dest / d, ignore=shutil.ignore_patterns("__pycache__"))
+    if with_data and (ROOT / "releases").is_dir():  # the committed versions of the living review
+        shutil.copytree(ROOT / "releases", dest / "releases")
     return dest
 
 
@@ -345,6 +347,17 @@ def test_real_adding_a_trial_by_the_data_readme(real_run, tmp_path):
     shutil.copytree(real_run / "results", root / "results", dirs_exist_ok=True)
     shutil.copytree(real_run / ".snakemake", root / ".snakemake", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("conda", "singularity", "log"))
+    # living review: release this version; a second `release` makes no second version; a run
+    # without a data change says so
+    shutil.rmtree(root / "releases", ignore_errors=True)
+    _snakemake(root, "release")
+    _snakemake(root, "release")
+    versions = sorted((root / "releases").glob("*/release.json"))
+    assert len(versions) == 1
+    version = json.loads(versions[0].read_text())["version"]
+    _snakemake(root)
+    ch = json.loads((root / "results" / "changes.json").read_text())
+    assert ch["changed"] is False and ch["summary"].startswith(f"No change since version {version}")
     with open(root / "data" / "references.bib", "a", encoding="utf-8") as fh:
         fh.write("\n" + bib)
     for name, lines in (("studies.csv", study_lines), ("effects.csv", effect_lines)):
@@ -364,4 +377,41 @@ def test_real_adding_a_trial_by_the_data_readme(real_run, tmp_path):
     ids = set(excluded.get("effect_id", pd.Series(dtype=str))) | set(
         used.get("effect_id", pd.Series(dtype=str)))
     assert {"smith2026_response_24h", "smith2026_cadss_40min"} <= ids
-    assert "Smith et al. 2026" in (res / "report.html").read_text("utf-8")
+    report = (res / "report.html").read_text("utf-8")
+    assert "Smith et al. 2026" in report
+    # what changed since the release: the new study and rows, and every estimate that moved
+    ch = json.loads((res / "changes.json").read_text())
+    assert ch["changed"] and ch["since"] == version
+    assert f"What changed since version {version}" in report
+    assert "smith2026" in ch["sheets"]["studies.csv"]["added"]
+    assert {"smith2026_response_24h", "smith2026_cadss_40min", "smith2026_madrs_change_24h"} <= set(
+        ch["sheets"]["effects.csv"]["added"])
+    before = {(r["analysis"], r["estimate_name"]): r
+              for r in json.loads((versions[0].parent / "headlines.json").read_text())}
+    after = {(r["analysis"], r["estimate_name"]): r
+             for r in json.loads((res / "living" / "headlines.json").read_text())}
+
+    def differs(a, b):
+        keys = ("estimate", "ci_lb", "ci_ub", "k", "participants")
+        return any((a.get(f) is None) != (b.get(f) is None) or
+                   (a.get(f) is not None and abs(float(a[f]) - float(b[f])) > 1e-9 * max(1, abs(float(a[f]))))
+                   for f in keys)
+
+    moved = {k for k in set(before) | set(after) if differs(before.get(k, {}), after.get(k, {}))}
+    listed = {(e["analysis"], e["estimate_name"]): e for e in ch["estimates"]}
+    assert moved and set(listed) == moved
+    for k, e in listed.items():
+        assert e["before"]["estimate"] == before.get(k, {}).get("estimate")
+        assert e["after"]["estimate"] == after.get(k, {}).get("estimate")
+        assert e["delta_k"] == (after.get(k, {}).get("k") or 0) - (before.get(k, {}).get("k") or 0)
+    # the guide's MADRS change row opens the day-1 pool: Hedges' g of the change scores, recomputed
+    import ketameta as km
+
+    g = km.escalc("SMD", m1i=[-15.1], sd1i=[9.8], n1i=[30], m2i=[-8.2], sd2i=[9.5], n2i=[30])
+    day1 = listed[("durability", "day 1")]
+    assert day1["after"]["estimate"] == pytest.approx(-float(g["yi"].iloc[0]), rel=1e-10)
+    assert day1["before"]["k"] == 0 and day1["after"]["k"] == 1 and day1["delta_k"] == 1
+    claims_before = pd.read_csv(versions[0].parent / "claims.csv").set_index("id")["verdict"]
+    claims_after = pd.read_csv(res / "tables" / "claims.csv").set_index("id")["verdict"]
+    flipped = {c for c in claims_after.index if claims_before.get(c) != claims_after[c]}
+    assert flipped == {c["item"] for c in ch["verdicts"]}

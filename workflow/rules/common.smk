@@ -2,13 +2,21 @@
 # (so bad input stops everything before any result is written), name the files every stage
 # writes, and the targets. Helpers only; all statistics live in the ketameta library.
 
+import json
+
+from ketameta import __version__ as KETAMETA_VERSION
+from ketameta.synthesis.living import (
+    find_release,
+    inputs_digest,
+    latest_release,
+    release_id,
+)
 from ketameta.synthesis.registry import kind_of
 from ketameta.synthesis.spec import flat_spec
 from ketameta.synthesis.workflow import (
-    analysis_digest_for,
     figure_analyses,
     load_and_validate,
-    write_fingerprint,
+    analysis_digest_for,
 )
 
 # Raises a clear error naming file, line and column (data) or key (config) on bad input.
@@ -33,13 +41,24 @@ EVIDENCE_FILES = {
     "digest": "results/evidence/digest.json",
 }
 EVIDENCE_SHEETS = ["studies", "effects", "bib", *REVIEW_SHEETS]
+# The fingerprint of the rows each analysis reads, and of the whole evidence base: the jobs that
+# write them rerun when it changes (a params change), and the jobs that read the evidence take
+# them as input, so a data edit reruns exactly the analyses whose rows changed. (The evidence copy
+# itself is an ancient() input: its rewrite alone reruns nothing.)
 EVIDENCE_FINGERPRINT = "results/evidence/rows/_evidence.json"
 TABLE_FORMATS = ("csv", "md", "tex", "html")
+# Living review: releases (make release) and the inputs that identify a version.
+CONFIG_FILE = "config/config.yaml"
+RELEASES = config.get("living", {}).get("releases", "releases")
+INPUTS_DIGEST = inputs_digest(
+    {s: config["evidence"][s] for s in EVIDENCE_SHEETS}, CONFIG_FILE, KETAMETA_VERSION
+)
 FIGURE_FORMATS = ("pdf", "svg", "png")
 
 
 wildcard_constraints:
     analysis="|".join(ANALYSES),
+    version=r"\d{4}-\d{2}-\d{2}-[0-9a-f]{8}",
 
 
 def get_final_output():
@@ -61,9 +80,24 @@ def get_final_output():
         "results/values/values.tex",
         "results/values/values.json",
         "results/references.md",
+        "results/changes.json",
         "results/report.html",
     ]
     return out
+
+
+def previous_release(wildcards):
+    """The latest release (its record), if any: what results/changes.* compare with."""
+    latest = latest_release(RELEASES)
+    return {"previous": str(latest / "release.json")} if latest else {}
+
+
+def release_target():
+    """The release of the current inputs: the existing one, or a new version id (make release)."""
+    existing = find_release(RELEASES, INPUTS_DIGEST)
+    if existing:
+        return str(existing)
+    return f"{RELEASES}/{release_id(INPUTS_DIGEST)}"
 
 
 def analysis_spec(wildcards):
@@ -90,19 +124,26 @@ def evidence_sources():
 
 def evidence_inputs(which=EVIDENCE_SHEETS):
     """The validated evidence copy as inputs whose rewrite alone reruns nothing (ancient): a job
-    reruns when the fingerprint of the rows it reads changes (results/evidence/rows/).
+    reruns when the fingerprint of the rows it reads changes (``rows=row_fingerprint`` or
+    ``fingerprint=EVIDENCE_FINGERPRINT``, written when the workflow is parsed).
     """
     return {k: ancient(EVIDENCE_FILES[k]) for k in which}
 
 
-def analysis_digest(wildcards):
-    """Fingerprint of the data rows an analysis uses: a changed row reruns only its analyses."""
-    return analysis_digest_for(EVIDENCE, config, wildcards.analysis)
+def row_fingerprint(wildcards):
+    """The fingerprint file of the rows one analysis reads."""
+    return f"results/evidence/rows/{wildcards.analysis}.json"
 
 
-def evidence_digest(wildcards):
-    """Fingerprint of the whole evidence base (for outputs that summarise all of it)."""
-    return analysis_digest_for(EVIDENCE, config, None)
+def fingerprint_record(analysis):
+    """The JSON line of one fingerprint file (analysis None: the whole evidence base)."""
+    return json.dumps(
+        {
+            "scope": analysis or "evidence",
+            "digest": analysis_digest_for(EVIDENCE, config, analysis),
+        },
+        sort_keys=True,
+    )
 
 
 def dependency_fits(wildcards):

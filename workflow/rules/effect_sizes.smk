@@ -6,7 +6,7 @@ rule compute_effect_sizes:
     """Compute yi, vi (and moderators) for one analysis, with provenance and exclusions."""
     input:
         **evidence_inputs(),
-        rows="results/evidence/rows/{analysis}.json",
+        rows=row_fingerprint,
     output:
         effect_sizes="results/effect_sizes/{analysis}.csv",
         excluded="results/effect_sizes/{analysis}.excluded.csv",

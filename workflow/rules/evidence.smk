@@ -24,13 +24,10 @@ rule fingerprint_rows:
         "results/logs/fingerprint_rows/{analysis}.log",
     localrule: True
     params:
-        scope="{analysis}",
-        digest=analysis_digest,
-    run:
-        # in the Snakemake process: a one-line JSON needs no interpreter of its own
-        write_fingerprint(
-            output.fingerprint, params.scope, params.digest, log=log[0]
-        )
+        record=lambda wc: fingerprint_record(wc.analysis),
+    # a one-line file: no Python interpreter of its own (the digest is computed when parsing)
+    shell:
+        "printf '%s\\n' {params.record:q} > {output.fingerprint} 2> {log}"
 
 
 rule fingerprint_evidence:
@@ -41,18 +38,17 @@ rule fingerprint_evidence:
         "results/logs/fingerprint_evidence/fingerprint_evidence.log",
     localrule: True
     params:
-        scope="evidence",
-        digest=evidence_digest,
-    run:
-        write_fingerprint(output.fingerprint, params.scope, params.digest, log=log[0])
+        record=lambda wc: fingerprint_record(None),
+    shell:
+        "printf '%s\\n' {params.record:q} > {output.fingerprint} 2> {log}"
 
 
 rule summarise_evidence:
     """Write the study-characteristics table, the data-gaps table and the input warnings."""
     input:
         **evidence_inputs(),
-        fingerprint=EVIDENCE_FINGERPRINT,
         warnings=EVIDENCE_FILES["warnings"],
+        fingerprint=EVIDENCE_FINGERPRINT,
     output:
         studies_csv="results/tables/studies.csv",
         studies_md="results/tables/studies.md",

@@ -8,7 +8,7 @@ rule plot_figure:
         **evidence_inputs(),
         fit="results/fits/{analysis}.json",
         effect_sizes="results/effect_sizes/{analysis}.csv",
-        rows="results/evidence/rows/{analysis}.json",
+        rows=row_fingerprint,
     output:
         pdf="results/figures/{analysis}.pdf",
         svg=report(
@@ -31,8 +31,8 @@ rule plot_prisma:
     """Draw the PRISMA 2020 flow diagram from the evidence base and the configured counts."""
     input:
         **evidence_inputs(),
-        fingerprint=EVIDENCE_FINGERPRINT,
         fits=all_fits,
+        fingerprint=EVIDENCE_FINGERPRINT,
     output:
         pdf="results/figures/prisma.pdf",
         svg=report(

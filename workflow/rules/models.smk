@@ -10,6 +10,7 @@ rule fit_model:
         effect_sizes="results/effect_sizes/{analysis}.csv",
         # kinds that summarise other analyses (summary of findings) read their fits
         fits=dependency_fits,
+        rows=row_fingerprint,
     output:
         fit="results/fits/{analysis}.json",
     log:

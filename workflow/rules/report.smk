@@ -18,6 +18,7 @@ rule export_values:
 rule build_report:
     """Assemble results/report.html: claims first, then every analysis, sensitivity, gaps."""
     input:
+        **evidence_inputs([s for s in ("search_log", "watch") if s in REVIEW_SHEETS]),
         fits=all_fits,
         tables=all_tables,
         figures=all_figures,
@@ -31,6 +32,8 @@ rule build_report:
         rob_traffic="results/figures/rob_traffic_light.svg",
         rob_summary="results/figures/rob_summary.svg",
         values="results/values/values.json",
+        changes="results/changes.json",
+        fingerprint=EVIDENCE_FINGERPRINT,
     output:
         html="results/report.html",
     log:
@@ -39,5 +42,6 @@ rule build_report:
         analyses=config["analyses"],
         level=config["level"],
         sources=[config["evidence"][k] for k in ("studies", "effects", "bib")],
+        living=config.get("living", {}),
     script:
         "../scripts/build_report.py"

@@ -10,7 +10,7 @@ rule make_table:
         effect_sizes="results/effect_sizes/{analysis}.csv",
         excluded="results/effect_sizes/{analysis}.excluded.csv",
         bib=ancient(EVIDENCE_FILES["bib"]),
-        rows="results/evidence/rows/{analysis}.json",
+        rows=row_fingerprint,
     output:
         csv=report(
             "results/tables/{analysis}.csv",
@@ -35,6 +35,7 @@ rule make_claims_table:
     input:
         **evidence_inputs(),
         fits=claims_inputs,
+        fingerprint=EVIDENCE_FINGERPRINT,
     output:
         csv=report(
             "results/tables/claims.csv",

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ketameta.evidence.prepared import read_copy
 from ketameta.outputs.report import Section, build_report
 from ketameta.synthesis.files import read_json
+from ketameta.synthesis.living import change_items, update_status
 from ketameta.synthesis.pipeline import methods_sentence, report_paragraphs
 from ketameta.synthesis.registry import kind_of
 
@@ -15,13 +17,34 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def main(inp, html_path, analyses, level, sources):
+def _living_sections(inp, living):
+    """'What changed since <version>' and the update status (trials expected, next search due)."""
+    ch = read_json(inp["changes"])
+    title = f"What changed since version {ch['since']}" if ch.get("since") else "What changed"
+    changed = Section(title, paragraphs=[ch["summary"]], items=change_items(ch))
+    log = read_copy(inp["search_log"]) if "search_log" in inp.keys() else pd.DataFrame()
+    watch = read_copy(inp["watch"]) if "watch" in inp.keys() else pd.DataFrame()
+    st = update_status(log, watch, living.get("search_interval_days", 180))
+    paras = [f"Last search: {st['last_search'] or 'none recorded'}; next search due: {st['next_due'] or 'now'} "
+             f"(every {living.get('search_interval_days', 180)} days). Registered trials still to report: "
+             f"{len(st['expected'])}."]
+    if st["warning"]:
+        paras.insert(0, "Warning: " + st["warning"])
+    update = Section("Next update: trials expected", paragraphs=paras,
+                     items=st["expected"] or ["No registered trial is on the watch list."])
+    return changed, update
+
+
+def main(inp, html_path, analyses, level, sources, living):
     fits = {Path(p).stem: read_json(p) for p in inp["fits"]}
     figures = {Path(p).stem: p for p in inp["figures"]}
     tables = {Path(p).stem: p for p in inp["tables"]}
-    sections = [Section("Claims of the source article", tables=[Path(inp["claims"])],
+    changed, update = _living_sections(inp, living)
+    sections = [changed,
+                Section("Claims of the source article", tables=[Path(inp["claims"])],
                         paragraphs=["Each empirical claim of the source article beside what the "
-                                    "synthesized data say, with k and a rule-based verdict."])]
+                                    "synthesized data say, with k, a rule-based verdict and the GRADE "
+                                    "certainty of the evidence behind it."])]
     rob_figures = [{"path": inp["rob_traffic"], "caption": "Risk of bias per trial (RoB 2; traffic-light plot)"},
                    {"path": inp["rob_summary"], "caption": "Risk of bias per domain (share of participants)"}]
     # certainty first (summary of findings with the risk-of-bias figures), then every analysis
@@ -42,6 +65,7 @@ def main(inp, html_path, analyses, level, sources):
             reason=fit.get("reason", ""),
         ))
     sections.append(Section("Sensitivity analyses", tables=[Path(inp["sensitivity"])]))
+    sections.append(update)
     sections.append(Section("Studies and sources", tables=[Path(inp["studies"])],
                             figures=[{"path": inp["prisma"],
                                       "caption": "PRISMA 2020 flow of sources"}]))
@@ -65,4 +89,4 @@ def main(inp, html_path, analyses, level, sources):
 if __name__ == "__main__":
     logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
     main(snakemake.input, snakemake.output.html, snakemake.params.analyses,
-         snakemake.params.level, snakemake.params.sources)
+         snakemake.params.level, snakemake.params.sources, snakemake.params.living)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy import stats
 
+from .._dist import norm_isf, t_isf
 from ..errors import ModelError
 from ..escalc import hedges_correction
 
@@ -199,10 +199,10 @@ def _level_alpha(level) -> float:
 def _crit(level, df):
     alpha = _level_alpha(level)
     if df is None:
-        return float(stats.norm.isf(alpha / 2)), f"z = {stats.norm.isf(alpha / 2):.6f}"
+        return float(norm_isf(alpha / 2)), f"z = {norm_isf(alpha / 2):.6f}"
     if np.ndim(df) != 0 or not df > 0:
         raise ModelError(f"df must be a positive number, got {df!r}.")
-    q = float(stats.t.isf(alpha / 2, df))
+    q = float(t_isf(alpha / 2, df))
     return q, f"t({df:g}) = {q:.6f}"
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
+from .._dist import t_sf
 from ..errors import ModelError
 from ._base import (
     Effect,
@@ -67,7 +68,7 @@ def _p_cor(r, n):
     n = np.asarray(n, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = r * np.sqrt(n - 2) / np.sqrt(1 - r**2)
-    return np.where(r >= 1, 0.0, 2 * stats.t.sf(t, n - 2))
+    return np.where(r >= 1, 0.0, 2 * t_sf(t, n - 2))
 
 
 def _rounding_interval(x, decimals, name):

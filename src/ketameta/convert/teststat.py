@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from .._dist import t_isf
 from ._base import (
     _arr,
     _fail,
@@ -135,7 +135,7 @@ def from_p_two_groups(p, n1, n2, sign, two_sided=True, hedges=True, vtype="LS"):
     if not two_sided:
         _fail(pp > 0.5, "a one-sided p above 0.5 means the effect is in the other direction; "
                         "flip 'sign' and use 1 - p")
-    t = s * stats.t.isf(tail, n1 + n2 - 2)
+    t = s * t_isf(tail, n1 + n2 - 2)
     d = t * np.sqrt(1 / n1 + 1 / n2)
     side = "two-sided: |t| = qt(1 - p/2, n1+n2-2)" if two_sided else \
         "one-sided: |t| = qt(1 - p, n1+n2-2)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._dist import t_sf
 from ..errors import InputError
 from .provenance import ID_RE, key_error, number_in_passage, suggest
 from .schema import numeric_columns, parse_number
@@ -129,12 +130,11 @@ def validate_studies(frame, file="data/studies.csv", bib_keys=None, warnings=Non
 
 
 def _p_from_r(r, n):
-    from scipy import stats
 
     if n <= 3 or abs(r) >= 1:
         return None
     t = r * math.sqrt((n - 2) / (1 - r * r))
-    return float(2 * stats.t.sf(abs(t), n - 2))
+    return float(2 * t_sf(abs(t), n - 2))
 
 
 def validate_effects(frame, file="data/effects.csv", study_ids=None, bib_keys=None, warnings=None, design=None):

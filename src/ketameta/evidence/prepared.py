@@ -12,7 +12,7 @@ import pandas as pd
 from ..io import atomic_write
 from .load import Evidence, load_evidence
 
-__all__ = ["write_prepared", "read_prepared", "SHEETS"]
+__all__ = ["write_prepared", "read_prepared", "read_copy", "SHEETS"]
 
 #: the sheets copied (keys of the input/output mappings; the review sheets only when given)
 SHEETS = ("studies", "effects", "bib", "rob", "screening", "search_log", "watch")
@@ -56,3 +56,8 @@ def read_prepared(paths: Mapping[str, str]) -> Evidence:
     review = {k: paths[k] for k in ("rob", "screening", "search_log", "watch") if k in paths}
     return load_evidence(studies=paths["studies"], effects=paths["effects"], bib=paths["bib"],
                          validate=False, **review)
+
+
+def read_copy(path) -> pd.DataFrame:
+    """One sheet of the validated copy as text cells (no second validation; empty cells are "")."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -18,6 +18,7 @@ An unknown key raises :class:`ketameta.errors.InputError` naming the bibliograph
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -40,9 +41,16 @@ FORMATS = ("text", "markdown", "html", "latex")
 _SHORT_TITLE_CHARS = 40
 
 
+@functools.lru_cache(maxsize=None)
+def _backend(fmt: str):
+    """One pybtex backend per format (looking a plugin up scans every installed entry point)."""
+    return find_plugin("pybtex.backends", fmt)()
+
+
+@functools.lru_cache(maxsize=4096)
 def _plain(latex: str) -> str:
     """Plain unicode text of a BibTeX field (LaTeX accents decoded, braces dropped)."""
-    return Text.from_latex(latex).render_as("text").strip()
+    return Text.from_latex(latex).render(_backend("text")).strip()
 
 
 def _person_name(p: Person) -> str:
@@ -275,7 +283,7 @@ class Citations:
                 file=self.path,
                 value=entry.key,
             ) from exc
-        backend = find_plugin("pybtex.backends", fmt)()
+        backend = _backend(fmt)
         text = formatted.text.render(backend)
         if fmt == "latex":
             text = re.sub(r"\s*\\newblock\s*", " ", text)

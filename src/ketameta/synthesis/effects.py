@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .. import convert
+from .._dist import norm_isf, norm_sf
 from ..errors import KetametaError
 from ..escalc import escalc
 
@@ -164,7 +164,7 @@ def _slope(row):
             _num(row, "sd")):
         _need(row, "estimate", "p")
         p = _num(row, "p")
-        z = float(stats.norm.isf(p / 2))
+        z = float(norm_isf(p / 2))
         se = abs(b) / z
         return (s * b, se * se, f"DERIVED SE = |b| / z(p/2) = {abs(b):g} / {z:.4f} from the "
                 f"reported two-sided p = {p:g} (normal approximation); sign x{s:+g}")
@@ -178,7 +178,7 @@ def _slope(row):
                     "own)")
             if np.isfinite(_num(row, "p")):
                 z = abs(b) / se
-                note += (f"; check: z = {z:.2f} gives two-sided p = {2 * stats.norm.sf(z):.3f} "
+                note += (f"; check: z = {z:.2f} gives two-sided p = {2 * norm_sf(z):.3f} "
                          f"(reported p = {_num(row, 'p'):g})")
         if not np.isfinite(se):
             raise RowSkip("slope without SE")

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from .._dist import norm_isf, norm_sf
 from ..confint import confint
 from ..errors import ModelError
 from ..predict import predict
@@ -25,7 +25,7 @@ TEST_NAMES = {"z": "Wald z", "t": "t (k - p df)", "knha": "Knapp-Hartung (t, k -
 
 def z_crit(level):
     """The two-sided normal quantile of a confidence level in percent."""
-    return float(stats.norm.isf((1 - level / 100) / 2))
+    return float(norm_isf((1 - level / 100) / 2))
 
 
 def _finite(x):
@@ -126,9 +126,13 @@ def pool(es: pd.DataFrame, measure, method, test, level, label="", bayes=None):
     (:func:`headline_of`): the frequentist fields stay the REML/Knapp-Hartung fit either way.
     """
     k = len(es)
+    n = pd.to_numeric(es["n_total"], errors="coerce") if "n_total" in es else pd.Series(dtype=float)
     out = {"label": label, "k": int(k), "studies": sorted(es["study_id"].unique().tolist()),
            "effect_ids": es["effect_id"].tolist(), "measure": measure, "method": method,
-           "test": test, "level": level}
+           "test": test, "level": level,
+           # participants behind the pool, where the rows give n (None when none does)
+           "participants": float(n.sum()) if n.notna().any() else None,
+           "participants_known": int(n.notna().sum())}
     back = _back(measure)
     if k == 0:
         out.update(status="no data", model="no studies")
@@ -140,7 +144,7 @@ def pool(es: pd.DataFrame, measure, method, test, level, label="", bayes=None):
         out.update(
             status="single study", model=model_label(method, test, 1),
             estimate=est, se=se, ci_lb=est - crit * se, ci_ub=est + crit * se,
-            pval=float(2 * stats.norm.sf(abs(est / se))), tau2=None, I2=None, QE=None,
+            pval=float(2 * norm_sf(abs(est / se))), tau2=None, I2=None, QE=None,
             QEp=None, pi_lb=None, pi_ub=None, dfs=None,
             note="one study: its own estimate with a z-based CI; nothing is pooled",
         )

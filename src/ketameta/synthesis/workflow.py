@@ -169,20 +169,3 @@ def cited_keys(ev) -> list[str]:
     return sorted(k for k in keys if k in ev.bib.entries)
 
 
-def write_fingerprint(path, scope: str, digest: str, log=None) -> None:
-    """Write the fingerprint record of one analysis' rows (or of the whole evidence base).
-
-    The job that writes it reruns only when ``digest`` (computed when the workflow is parsed)
-    changes; the jobs that read the evidence copy depend on this file, so a data edit reruns
-    exactly the analyses whose rows changed.
-    """
-    import json
-
-    from ..io import atomic_write
-
-    with atomic_write(path) as fh:
-        json.dump({"scope": scope, "digest": digest}, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    if log is not None:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(f"fingerprint of {scope}: {digest}\n", encoding="utf-8")

@@ -18,10 +18,7 @@ Boon MH, Thomson H (2021). The effect direction plot revisited. Res Synth Method
 from __future__ import annotations
 
 import pandas as pd
-from scipy import stats
 
-from ...outputs import figures
-from ...outputs.figures.style import message_figure
 from ...outputs.tables import Table
 from ..pools import common_notes
 from ..registry import register
@@ -79,6 +76,8 @@ def _study_direction(dirs):
 
 def summarise_directions(rows: pd.DataFrame, spec) -> dict:
     """Per-study directions and a sign test per domain."""
+    from scipy import stats  # imported where needed (slow to import)
+
     out = {"domains": []}
     for dom in spec["domains"]:
         sub = rows[rows["domain"] == dom["name"]] if not rows.empty else rows
@@ -163,6 +162,9 @@ class Direction(AnalysisKind):
 
     def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Effect-direction plot."""
+        from ...outputs import figures  # matplotlib only in the jobs that draw
+        from ...outputs.figures.style import message_figure
+
         rows = []
         for d in fit["domains"]:
             for s in d["studies"]:

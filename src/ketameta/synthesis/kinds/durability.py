@@ -9,7 +9,6 @@ import pandas as pd
 
 from ...errors import ModelError
 from ...horizon import horizon
-from ...outputs import figures
 from ...predict import predict
 from ...rma_mv import confint_rma_mv, rma_mv
 from ...robust import SmallDfWarning, robust
@@ -198,6 +197,8 @@ class Durability(PooledKind):
 
     def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Per-study effects over time, pooled points and the fitted curve with its band."""
+        from ...outputs import figures  # matplotlib only in the jobs that draw
+
         measure = fit.get("measure")
         tr = np.exp if measure == "OR" else (lambda x: x)
         pooled = []

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ModelError
-from ...outputs import figures
 from ...outputs.tables import Table
 from ...permutest import permutest
 from ...predict import predict
@@ -209,6 +208,8 @@ class Metareg(AnalysisKind):
 
     def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Bubble plot: effect sizes against the moderator, sized by weight, with the fitted line."""
+        from ...outputs import figures  # matplotlib only in the jobs that draw
+
         mod = fit["moderator"]
         w = 1.0 / (es["vi"] + fit["tau2"])
         b = fit["bubble"]

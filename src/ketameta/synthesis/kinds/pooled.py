@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...outputs import figures
-from ...outputs.figures.style import message_figure
 from ...outputs.tables import Table
 from ..pools import bayes_notes, common_notes, pools_table
 from .base import AnalysisKind
@@ -88,6 +86,9 @@ class PooledKind(AnalysisKind):
     # ---- figure ---------------------------------------------------------------------------
     def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Forest plot: every study under its window, then the window's pooled estimate."""
+        from ...outputs import figures  # matplotlib only in the jobs that draw
+        from ...outputs.figures.style import message_figure
+
         measure = fit.get("measure")
         rows, pooled, ids = [], [], []
         for p in fit["pools"]:
@@ -180,5 +181,6 @@ class PooledKind(AnalysisKind):
                 "estimate": p.get("estimate" + bt), "ci_lb": p.get("ci_lb" + bt),
                 "ci_ub": p.get("ci_ub" + bt), "pval": p.get("pval"),
                 "scale": "r" if bt else fit.get("measure"), "status": p.get("status"),
+                "participants": p.get("participants"),
             })
         return out
