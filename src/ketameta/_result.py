@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["Result", "num", "floats", "finite_list"]
+__all__ = ["Result", "num", "floats", "finite_list", "percent_level"]
 
 
 def num(x):
@@ -35,6 +35,23 @@ def finite_list(a) -> list:
     if a.dtype.kind == "f":
         return np.where(np.isfinite(a), a, None).tolist()
     return a.tolist()
+
+
+def percent_level(level) -> float:
+    """A confidence level as a percentage: values in (0, 1) are proportions (0.95 -> 95), as in
+    metafor; values in [1, 100) are percentages. Anything else raises :class:`ModelError`.
+    """
+    from .errors import ModelError
+
+    try:
+        lv = float(level)
+    except (TypeError, ValueError):
+        raise ModelError(f"level must be a number (95 or 0.95), got {level!r}.") from None
+    if 0 < lv < 1:
+        return 100.0 * lv
+    if 1 <= lv < 100:
+        return lv
+    raise ModelError(f"level must be a percentage in (0, 100) or a proportion in (0, 1), got {level!r}.")
 
 
 class Result:

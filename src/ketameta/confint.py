@@ -11,7 +11,7 @@ import pandas as pd
 
 from ._dist import chi2_isf, chi2_ppf, norm_isf, t_isf
 from ._linalg import WFit
-from ._result import Result
+from ._result import Result, percent_level
 from ._result import num as _num
 from ._tau2 import solve_decreasing
 from .errors import ModelError
@@ -100,7 +100,7 @@ def confint(res, level=None):
     # other result types register their own method (ketameta.rma_mv: profile likelihood)
     if res.method == "EE":
         raise ModelError("confint for tau^2 needs a random- or mixed-effects model (not EE).")
-    lvl = res.level if level is None else float(level)
+    lvl = res.level if level is None else percent_level(level)
     a = 1 - lvl / 100
     y, v, X = res.yi, res.vi, res.X
     k, p = X.shape

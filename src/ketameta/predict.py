@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._dist import norm_isf, t_isf
+from ._result import percent_level
 from .errors import ModelError
 
 __all__ = ["predict", "newmods_matrix", "prediction_frame"]
@@ -98,7 +99,7 @@ def predict(res, newmods=None, level=None, transf=None):
     (metafor docs, predict.rma).
     """
     Xn = newmods_matrix(res, newmods)
-    lvl = res.level if level is None else float(level)
+    lvl = res.level if level is None else percent_level(level)
     a = 1 - lvl / 100
     if res.dfs is None:
         crit = norm_isf(a / 2)

@@ -38,10 +38,11 @@ import pandas as pd
 from scipy import special
 
 from . import _tau2
+from ._design import align_inputs, from_data
 from ._design import design_matrix as _design
 from ._dist import norm_isf, t_isf
 from ._linalg import Moments, check_full_rank, quad_inv
-from ._result import Result, floats, num
+from ._result import Result, floats, num, percent_level
 from ._stable import DENSE_MAX, RATIO_MIN, DenseMoments, use_stable
 from .errors import ModelError
 
@@ -245,20 +246,21 @@ class RMAResult(Result):
             "",
             f"Test for {'Heterogeneity' if self.int_only else 'Residual Heterogeneity'}: "
             f"Q{'E' if not self.int_only else ''}(df = {self.k - self.p}) = {f.format(self.QE)}, "
-            f"p-val = {_fmt_p(self.QEp)}",
+            f"p-val {_p_eq(self.QEp)}",
         ]
         if not self.int_only:
             if self.dfs is None:
                 lines.append(
                     f"Test of Moderators: QM(df = {self.QMdf[0]}) = {f.format(self.QM)}, "
-                    f"p-val = {_fmt_p(self.QMp)}"
+                    f"p-val {_p_eq(self.QMp)}"
                 )
             else:
                 lines.append(
                     f"Test of Moderators: F(df1 = {self.QMdf[0]}, df2 = {self.QMdf[1]}) = "
-                    f"{f.format(self.QM)}, p-val = {_fmt_p(self.QMp)}"
+                    f"{f.format(self.QM)}, p-val {_p_eq(self.QMp)}"
                 )
-        lines += ["", "Model Results:", self.to_frame().to_string(float_format=f.format)]
+        lines += ["", "Model Results:", self.to_frame().to_string(float_format=f.format,
+                                                                   formatters={"pval": _fmt_p})]
         if self.omitted:
             lines += ["", f"{len(self.omitted)} row(s) with missing values omitted: {self.omitted}"]
         return "\n".join(lines)
@@ -280,8 +282,16 @@ class RMAResult(Result):
         return confint(self, level=level)
 
 
+def _p_eq(p):
+    """``= 0.0012`` or ``< .0001``, as metafor's test lines print a p-value."""
+    return "< .0001" if p is not None and math.isfinite(p) and p < 1e-4 else f"= {_fmt_p(p)}"
+
+
 def _fmt_p(p):
-    return "< .0001" if p < 1e-4 else f"{p:.4f}"
+    """A p-value as metafor prints it: 4 decimals, ``<.0001`` below that."""
+    if p is None or not math.isfinite(p):
+        return "NA"
+    return "<.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 def _normalise_method(method):
@@ -313,19 +323,24 @@ def rma(
     slab=None,
     na_action="omit",
     r2=True,
+    data=None,
 ):
     """Fit an equal-, random- or mixed-effects meta-analytic model (metafor's ``rma``).
 
     Parameters
     ----------
-    yi : array_like of shape (k,)
-        Observed effect sizes.
-    vi : array_like of shape (k,)
-        Their sampling variances (must be > 0).
-    mods : DataFrame, Series or array_like of shape (k, m), optional
+    yi : array_like of shape (k,), str
+        Observed effect sizes; with ``data``, a column name or a model formula
+        (``"yi ~ dose + bipolar"``: moderators and their coding from the formula, treatment
+        coding for categorical terms; ``- 1`` drops the intercept).
+    vi : array_like of shape (k,), str
+        Their sampling variances (must be > 0); with ``data``, a column name.
+    mods : DataFrame, Series or array_like of shape (k, m), list of str or str, optional
         Moderators. DataFrame column names are kept as coefficient names; non-numeric columns
         are dummy coded (first level in sorted order as reference). An intercept is added
-        unless ``intercept=False``.
+        unless ``intercept=False``. With ``data``: column names, or a one-sided formula
+        (``"~ dose + bipolar"``, as metafor's ``mods = ~ ...``). pandas inputs are matched to
+        ``yi`` by index label, not position.
     method : {"REML", "ML", "DL", "HE", "HS", "SJ", "EB", "PM", "EE"}
         Estimator of tau^2 (``"FE"`` is accepted for ``"EE"``). Default REML, as in metafor.
     test : {"z", "t", "knha", "adhoc"}
@@ -336,7 +351,7 @@ def rma(
         are never smaller than the Wald-type ones (metafor's ``test="adhoc"``; Knapp &
         Hartung 2003; Röver, Knapp & Friede 2015).
     level : float
-        Confidence level in percent.
+        Confidence level in percent (95), or as a proportion (0.95), as metafor reads it.
     intercept : bool
         Add an intercept column.
     btt : sequence of int, optional
@@ -352,6 +367,8 @@ def rma(
         ``"fail"`` they raise :class:`~ketameta.errors.ModelError`.
     r2 : bool
         Compute R^2 for mixed-effects models (needs one extra intercept-only fit).
+    data : DataFrame, optional
+        Where the column names and the formula of ``yi``, ``vi`` and ``mods`` are looked up.
 
     Returns
     -------
@@ -393,8 +410,11 @@ def rma(
     """
     method = _normalise_method(method)
     test = _normalise_test(test)
-    if not (0 < float(level) < 100):
-        raise ModelError(f"level must be a percentage between 0 and 100, got {level!r}.")
+    level = percent_level(level)
+    if na_action not in ("omit", "fail"):
+        raise ModelError(f"na_action must be 'omit' or 'fail', got {na_action!r}.")
+    yi, vi, mods, intercept = from_data(yi, vi, mods, data, intercept)
+    yi, vi, mods = align_inputs(yi, vi, mods)
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     k_all = y.size
@@ -403,6 +423,11 @@ def rma(
     if k_all == 0:
         raise ModelError("No effect sizes were given (k = 0).")
     X, names = _design(mods, k_all, intercept)
+    for what, arr in (("yi", y), ("vi", v)):
+        inf = np.flatnonzero(np.isinf(arr))
+        if len(inf):
+            raise ModelError(f"{what} is infinite in row(s) {inf.tolist()}: an infinite value is not "
+                             "missing; remove the row or give a finite value (missing = NaN).")
 
     ok = np.isfinite(y) & np.isfinite(v) & np.isfinite(X).all(axis=1)
     omitted = [] if ok.all() else [int(i) for i in np.flatnonzero(~ok)]

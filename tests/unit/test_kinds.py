@@ -13,6 +13,7 @@ import math
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -243,3 +244,37 @@ def test_filters_that_match_nothing_together_leave_an_empty_analysis_not_an_erro
     assert es.empty and len(excluded)
     fit = pipeline.safe_fit(ev, es, spec)
     assert fit["status"] == "failed" and "no effect size" in fit["reason"]
+
+
+def test_cumulative_steps_end_at_the_pool_and_follow_publication_years(run):
+    o = run["out"]["durability_cumulative"]
+    base = {p["label"]: p for p in run["out"]["durability"]["fit"]["pools"]}
+    steps = pd.DataFrame(o["fit"]["steps"])
+    assert len(steps)
+    for w, g in steps.groupby("window", sort=False):
+        assert list(g["k"]) == list(range(1, len(g) + 1))
+        assert g["year"].is_monotonic_increasing
+        last = g.iloc[-1]
+        assert last["estimate"] == pytest.approx(base[w]["estimate"], abs=1e-9)
+        assert last["ci_lb"] == pytest.approx(base[w]["ci_lb"], abs=1e-9)
+        if len(g) >= 2:  # each step is the model on the trials so far
+            es = o["es"][o["es"]["effect_id"].isin(base[w]["effect_ids"])]
+            first_two = es[es["study_id"].isin(g["study_id"].iloc[:2])]
+            assert len(first_two) == 2
+            res = rma(first_two["yi"].to_numpy(float), first_two["vi"].to_numpy(float),
+                      method=o["fit"]["method"], test=o["fit"]["test"])
+            assert g["estimate"].iloc[1] == pytest.approx(float(res.beta[0]), abs=1e-9)
+    for w in o["fit"]["empty_windows"]:
+        assert base.get(w, {"k": 0})["k"] == 0
+
+
+@pytest.mark.parametrize("aid", ["summary_of_findings", "summary_of_findings_dissociation", "durability_cumulative",
+                                 "durability"])
+def test_latex_structure_of_the_new_tables(run, aid):
+    """The SoF, cumulative and pooled (with Bayesian columns) tables are well-formed LaTeX."""
+    from tests.unit.test_tables import check_latex_structure
+
+    t = run["out"][aid]["table"]
+    ncol = len(t.cells()[0])
+    check_latex_structure(t.to_latex(), ncol=ncol)
+    check_latex_structure(t.to_latex(standalone=True), ncol=ncol)

@@ -173,7 +173,7 @@ def check_latex_structure(tex, ncol):
     spec = re.search(r"\\begin\{tabular\}\{@\{\}([lrc]+)@\{\}\}", tex)
     assert spec and len(spec.group(1)) == ncol
     # outside the tabular separators, no special character is left unescaped
-    plain = _strip_escapes(tex.replace(" & ", " "))
+    plain = _strip_escapes(re.sub(r"\\label\{[^}]*\}", "", tex).replace(" & ", " "))  # labels may hold _
     plain = re.sub(r"\$[^$]*\$", "", plain)  # maths written in the BibTeX source ($\alpha$)
     plain = re.sub(r"(?<=[A-Za-z.])~(?=[A-Za-z])", " ", plain)  # pybtex's ties: "David~A."
     for ch in "&%#$^~_<>|":

@@ -299,13 +299,20 @@ def test_real_c_grade_never_in_primary_analyses(real_run):
 def test_real_report_renders_in_browser(real_run):
     from tests.browser.conftest import check_rendered
 
-    check_rendered(real_run / "results" / "report.html",
-                   ["Claims of the source article",
-                    "Acute dissociation and improvement: pooled within-study correlations",
-                    "Benefit of one infusion vs. control over time (depression severity)",
-                    "Effect direction of studies without usable numbers (and of all others)",
-                    "IV infusion and ketamine-assisted psychotherapy side by side",
-                    "Sensitivity analyses", "Data gaps", "References"])
+    state = check_rendered(real_run / "results" / "report.html",
+                           ["Claims of the source article",
+                            "Acute dissociation and improvement: pooled within-study correlations",
+                            "Benefit of one infusion vs. control over time (depression severity)",
+                            "Effect direction of studies without usable numbers (and of all others)",
+                            "IV infusion and ketamine-assisted psychotherapy side by side",
+                            "Sensitivity analyses", "Data gaps", "References",
+                            "Summary of findings: one IV infusion of ketamine vs control in depression",
+                            "Next update: trials expected"])
+    alts = " ".join(str(i["alt"]) for i in state["images"])
+    # the risk-of-bias figures render beside the first summary of findings (and load: no broken image)
+    assert "Risk of bias per trial (RoB 2; traffic-light plot)" in alts
+    assert "Risk of bias per domain" in alts
+    assert any(h.startswith("What changed") for h in state["headings"])
 
 
 def test_real_second_run_does_nothing_and_edit_reruns_only_dependents(real_run):

@@ -89,15 +89,16 @@ def get_final_output():
 def previous_release(wildcards):
     """The latest release (its record), if any: what results/changes.* compare with."""
     latest = latest_release(RELEASES)
-    return {"previous": str(latest / "release.json")} if latest else {}
+    # local(): releases are committed with the data, never looked up in a storage bucket
+    return {"previous": local(str(latest / "release.json"))} if latest else {}
 
 
 def release_target():
     """The release of the current inputs: the existing one, or a new version id (make release)."""
     existing = find_release(RELEASES, INPUTS_DIGEST)
     if existing:
-        return str(existing)
-    return f"{RELEASES}/{release_id(INPUTS_DIGEST)}"
+        return local(str(existing))
+    return local(f"{RELEASES}/{release_id(INPUTS_DIGEST)}")
 
 
 def analysis_spec(wildcards):

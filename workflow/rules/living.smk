@@ -24,7 +24,7 @@ rule compare_release:
         certainty="results/living/certainty.json",
         claims="results/tables/claims.csv",
         gaps="results/tables/data_gaps.csv",
-        config=CONFIG_FILE,
+        config=local(CONFIG_FILE),
         fingerprint=EVIDENCE_FINGERPRINT,
     output:
         md="results/changes.md",
@@ -45,9 +45,9 @@ rule freeze_release:
         claims="results/tables/claims.csv",
         gaps="results/tables/data_gaps.csv",
         values="results/values/values.json",
-        config=CONFIG_FILE,
+        config=local(CONFIG_FILE),
     output:
-        release=directory(f"{RELEASES}/{{version}}"),
+        release=local(directory(f"{RELEASES}/{{version}}")),
     log:
         "results/logs/freeze_release/{version}.log",
     params:

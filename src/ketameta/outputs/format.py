@@ -64,6 +64,12 @@ _LATEX_SPECIAL = {
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
 }
+#: characters latexcodec has no name for, with their plain-LaTeX form (GRADE's certainty symbols)
+_LATEX_EXTRA = {
+    "\u2295": r"\ensuremath{\oplus}",  # circled plus (GRADE: a level of certainty)
+    "\u229d": r"\ensuremath{\ominus}",  # circled dash (GRADE: a level not reached)
+    "\u25ef": r"\ensuremath{\bigcirc}",  # large circle (GRADE's other rendering of a level not reached)
+}
 _LATEX_CMD_END = re.compile(r"\\[A-Za-z]+$")
 
 
@@ -110,6 +116,8 @@ def escape_latex(text: Any) -> str:
             out.append(ch)
         elif ch == "\u00a0":
             out.append("~")
+        elif ch in _LATEX_EXTRA:
+            out.append(_LATEX_EXTRA[ch])
         else:
             out.append(latex_char(ch))
     return "".join(out)

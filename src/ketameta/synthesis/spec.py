@@ -77,9 +77,7 @@ def flat_spec(config: Mapping[str, Any], aid: str) -> dict[str, Any]:
         spec.setdefault("crossover_rho", config["crossover_rho"])
     if "bayes" in config:
         spec.setdefault("bayes", config["bayes"])
-    if spec.get("type") == "subgroups":
-        spec["base_spec"] = flat_spec(config, spec["base"])
-    if spec.get("type") == "sof":
-        spec["bases"] = {o["analysis"]: flat_spec(config, o["analysis"]) for o in spec["outcomes"]}
-        spec.setdefault("certainty", config.get("certainty", {}))
-    return spec
+    from .registry import kind_of
+
+    # a kind that summarises other analyses carries their specs (e.g. subgroups, sof)
+    return kind_of(spec["type"]).expand_spec(spec, config)

@@ -1,3 +1,14 @@
 """One module per analysis kind; importing this package registers them all."""
 
-from . import approaches, correlation, direction, durability, metareg, relapse, slopes, sof, subgroups  # noqa: F401
+from . import (  # noqa: F401
+    approaches,
+    correlation,
+    cumulative,
+    direction,
+    durability,
+    metareg,
+    relapse,
+    slopes,
+    sof,
+    subgroups,
+)

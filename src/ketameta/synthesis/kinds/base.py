@@ -67,6 +67,10 @@ class AnalysisKind:
     #: whether :meth:`fit` needs the evidence base (descriptive kinds) or the effect sizes only
     needs_evidence: bool = False
 
+    def expand_spec(self, spec: dict, config: Mapping[str, Any]) -> dict:
+        """Add what the kind needs from the rest of the config (default: nothing)."""
+        return spec
+
     def depends_on(self, spec) -> list[str]:
         """Analyses whose fits this kind reads (passed to :meth:`fit` as ``context['fits']``)."""
         return []

@@ -101,6 +101,13 @@ class SummaryOfFindings(AnalysisKind):
     report_order = 0
     shows_risk_of_bias = True
 
+    def expand_spec(self, spec, config):
+        """Carry the specs of the summarised analyses and the certainty thresholds."""
+        from ..spec import flat_spec
+
+        return {**spec, "bases": {o["analysis"]: flat_spec(config, o["analysis"]) for o in spec["outcomes"]},
+                "certainty": spec.get("certainty", config.get("certainty", {}))}
+
     def depends_on(self, spec):
         """The analyses whose windows the table summarises."""
         return [o["analysis"] for o in spec["outcomes"]]

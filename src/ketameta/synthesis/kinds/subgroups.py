@@ -45,6 +45,12 @@ class Subgroups(AnalysisKind):
 
     type = "subgroups"
 
+    def expand_spec(self, spec, config):
+        """Carry the spec of the divided analysis."""
+        from ..spec import flat_spec
+
+        return {**spec, "base_spec": flat_spec(config, spec["base"])}
+
     def digest_spec(self, spec):
         """The rows of the base analysis' question."""
         return {**spec, "question": spec["base_spec"].get("question")}
