@@ -278,3 +278,25 @@ def test_latex_structure_of_the_new_tables(run, aid):
     ncol = len(t.cells()[0])
     check_latex_structure(t.to_latex(), ncol=ncol)
     check_latex_structure(t.to_latex(standalone=True), ncol=ncol)
+
+
+def test_a_shared_control_arm_is_split_among_its_contrasts():
+    """Cochrane Handbook 23.3.4: two active arms against one control count its patients once."""
+    from ketameta.synthesis.effects import split_shared_controls
+
+    base = {"study_id": "t", "outcome": "depression_severity", "scale": "MADRS", "time_value": 1.0,
+            "time_unit": "day", "control": "saline", "form": "means_sds", "n2i": 30.0, "ci": None}
+    rows = pd.DataFrame([{**base, "effect_id": "t_a", "comparison_id": "t_a_vs_pbo"},
+                         {**base, "effect_id": "t_b", "comparison_id": "t_b_vs_pbo"},
+                         {**base, "effect_id": "u_a", "study_id": "u", "comparison_id": "u_a"},
+                         {**base, "effect_id": "t_ev", "form": "events", "outcome": "response", "ci": 6.0,
+                          "comparison_id": "t_a_vs_pbo"},
+                         {**base, "effect_id": "t_ev2", "form": "events", "outcome": "response", "ci": 6.0,
+                          "comparison_id": "t_b_vs_pbo"}])
+    out, notes = split_shared_controls(rows)
+    got = out.set_index("effect_id")
+    assert list(got.loc[["t_a", "t_b", "u_a"], "n2i"]) == [15.0, 15.0, 30.0]
+    assert list(got.loc[["t_ev", "t_ev2"], "ci"]) == [3.0, 3.0]
+    assert set(notes) == {"t_a", "t_b", "t_ev", "t_ev2"}
+    assert "shared by 2 contrasts" in notes["t_a"] and "23.3.4" in notes["t_a"]
+    assert rows["n2i"].tolist() == [30.0] * 5  # the input is not modified

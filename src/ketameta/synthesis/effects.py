@@ -355,6 +355,41 @@ def _pair_change_rows(rows: pd.DataFrame):
     return pairs
 
 
+#: forms whose control arm is given by its own n (and events), which a shared control splits
+_ARM_FORMS = ("means_sds", "means_ses", "events")
+
+
+def split_shared_controls(selected: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Split a control arm shared by several contrasts of one trial (Cochrane Handbook 23.3.4).
+
+    Rows of one trial with the same outcome, scale, time and control condition but different
+    ``comparison_id`` (e.g. two active arms against one placebo arm) would count the control
+    patients once per contrast. Its ``n2i`` (and control events ``ci``) are divided equally among
+    the m contrasts, so each patient is counted once. Returns the adjusted rows and, per
+    effect_id, the sentence for its derivation.
+    """
+    rows = selected.copy()
+    notes: dict = {}
+    if rows.empty or "comparison_id" not in rows:
+        return rows, notes
+    arm = rows["form"].isin(_ARM_FORMS) & pd.to_numeric(rows["n2i"], errors="coerce").notna()
+    keys = ["study_id", "outcome", "scale", "time_value", "time_unit", "control"]
+    for _, g in rows[arm].groupby([rows.loc[arm, k].astype(str) for k in keys], sort=False):
+        m = g["comparison_id"].nunique()
+        if m < 2:
+            continue
+        for idx in g.index:
+            n2 = float(rows.at[idx, "n2i"])
+            rows.at[idx, "n2i"] = n2 / m
+            text = f"control arm (n = {n2:g}) shared by {m} contrasts: its n"
+            if rows.at[idx, "form"] == "events" and pd.notna(pd.to_numeric(rows.at[idx, "ci"], errors="coerce")):
+                rows.at[idx, "ci"] = float(rows.at[idx, "ci"]) / m
+                text += " and events"
+            notes[rows.at[idx, "effect_id"]] = (f"{text} divided by {m} so each patient counts once "
+                                                "(Cochrane Handbook v6.4, 23.3.4)")
+    return rows, notes
+
+
 def compute(ev, selected: pd.DataFrame, spec: dict):
     """Effect sizes of the selected rows for the analysis' measure.
 

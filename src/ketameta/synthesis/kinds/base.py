@@ -52,12 +52,23 @@ class AnalysisKind:
         from ..select import select_rows
 
         selected, excluded = select_rows(ev, spec, spec["grades"], strict=strict)
+        shared = {}
+        if self.split_shared_controls:
+            from ..effects import split_shared_controls
+
+            selected, shared = split_shared_controls(selected)
         es, skipped = compute(ev, selected, spec)
+        if shared and len(es):
+            es["derivation"] = [d + "; " + shared[e] if e in shared else d
+                                for e, d in zip(es["effect_id"], es["derivation"])]
         if not skipped.empty:
             excluded = pd.concat([excluded, skipped], ignore_index=True)
         es, excluded = self.refine(ev, es, excluded, spec)
         es = es.sort_values(["study_id", "time_days", "effect_id"], na_position="last")
         return es, excluded
+
+    #: whether a control arm shared by several contrasts of a trial is split (arm-level kinds)
+    split_shared_controls: bool = False
 
     def refine(self, ev, es: pd.DataFrame, excluded: pd.DataFrame, spec):
         """Kind-specific steps after the effect sizes are computed (moderators, one per contrast)."""

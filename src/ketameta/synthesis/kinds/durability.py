@@ -147,6 +147,7 @@ class Durability(PooledKind):
     """
 
     type = "durability"
+    split_shared_controls = True
 
     def fit(self, ev, es, spec):
         """Per-time-point pools plus the time-course model."""
