@@ -312,7 +312,7 @@ def test_real_report_renders_in_browser(real_run):
     # the risk-of-bias figures render beside the first summary of findings (and load: no broken image)
     assert "Risk of bias per trial (RoB 2; traffic-light plot)" in alts
     assert "Risk of bias per domain" in alts
-    assert any(h.startswith("What changed") for h in state["headings"])
+    assert any(h["text"].startswith("What changed") for h in state["headings"])
 
 
 def test_real_second_run_does_nothing_and_edit_reruns_only_dependents(real_run):
