@@ -4,11 +4,14 @@ Each claim names its rule in the config (``rule``); each analysis it draws on co
 *findings* (:meth:`ketameta.synthesis.kinds.base.AnalysisKind.findings`). Verdicts (documented
 rules, applied mechanically):
 
-* dissociation predicts response -- *supported* when every quantitative pool with at least two
-  studies excludes zero in the positive direction and at least 70% of studies with a clear
-  direction are positive; *not supported* when no quantitative pool excludes zero and fewer than
-  half of the studies with a clear direction are positive; *insufficient data* when fewer than two
-  studies give a quantitative estimate and fewer than three give a direction; *mixed* otherwise.
+* dissociation predicts response -- rests on the **within-trial** pools only (correlations and
+  regression slopes between dissociation and improvement reported inside trials; Riley et al.
+  2008, Fisher et al. 2017): *supported* when every within-trial pool of at least two studies
+  excludes zero in the positive direction; *not supported* when none does; *mixed* otherwise;
+  *insufficient data* when no within-trial pool has two or more studies (single studies are
+  listed, not counted). Between-trial (ecological) meta-regressions and effect directions are
+  shown beside the verdict as context and never decide it (a count of directions is a vote
+  count; Cochrane Handbook v6.4, 12.2.2).
 * benefit lasts 3-7 days -- from the Bayesian time course of every time point of every trial
   (:func:`ketameta.timecourse`): the posterior probability that the benefit falls below the
   threshold (SMD 0.2) within the claimed window. *supported* when it is at least 0.8; *not
@@ -56,47 +59,54 @@ def _findings(aid, fits, specs):
     if not f:
         return None, []
     if f.get("status") != "ok":
-        return f, [{"text": f"{aid}: not estimable ({f.get('reason', '')})", "failed": True}]
+        return f, [{"text": f"{f.get('title', aid)}: not estimable ({f.get('reason', '')})",
+                    "failed": True}]
     spec = as_spec({**(specs or {}).get(aid, {}), "id": aid, "type": f["type"],
                     "level": f.get("level", 95)})
     return f, kind_of(f).findings(f, spec)
 
 
 def _association(claim, fits, specs=None):
-    parts, quant, support, null, against = [], set(), 0, 0, 0
-    dir_k, plus_share = 0, 0.0
+    """Verdict from the within-trial pools' estimates and intervals; the rest is context."""
+    primary, context, decisive, single, studies = [], [], [], [], set()
     domain = claim.get("direction_domain")
     for aid in claim["evidence"]:
         _, found = _findings(aid, fits, specs)
         for fd in found:
             if "domain" in fd:
-                if fd["domain"] != domain:
-                    continue
-                parts.append(fd["text"])
-                dir_k = fd["n_clear"]
-                plus_share = fd["n_plus"] / dir_k if dir_k else 0.0
+                if fd["domain"] == domain:
+                    context.append(f"context, not counted: {fd['text']}")
                 continue
-            parts.append(fd["text"])
-            if "estimate" not in fd:
+            if "estimate" not in fd or fd.get("estimate") is None:
+                (context if fd.get("failed") else primary).append(fd["text"])
                 continue
-            quant.update(fd.get("studies", []))
-            if fd.get("tally"):
-                lo, hi = fd["ci_lb"], fd["ci_ub"]
-                if lo is not None and lo > 0:
-                    support += 1
-                elif hi is not None and hi < 0:
-                    against += 1
-                else:
-                    null += 1
-    if len(quant) < 2 and dir_k < 3:
+            if fd.get("level") == "between-trial":
+                context.append(f"context, not the basis of the verdict: {fd['text']}")
+                continue
+            primary.append(fd["text"])
+            studies.update(fd.get("studies", []))
+            (decisive if fd.get("k", 0) >= 2 else single).append(fd)
+    if not decisive:
         verdict = "insufficient data"
-    elif support > 0 and null == 0 and against == 0 and plus_share >= 0.7:
-        verdict = "supported"
-    elif support == 0 and plus_share < 0.5:
-        verdict = "not supported"
+        why = "no within-trial pool has two or more studies"
+        if single:
+            own = sorted({s for fd in single for s in fd.get("studies", [])})
+            why += f" (single studies, listed not counted: {', '.join(own)}"
+            if own == [claim.get("source")]:
+                why += "; the only one is the claim's own source"
+            why += ")"
+        primary.append(why)
     else:
-        verdict = "mixed"
-    return verdict, parts, max(len(quant), dir_k)
+        sides = []
+        for fd in decisive:
+            lo, hi = fd.get("ci_lb"), fd.get("ci_ub")
+            sides.append("+" if lo is not None and lo > 0 else "-" if hi is not None and hi < 0 else "0")
+        verdict = ("supported" if all(x == "+" for x in sides) else
+                   "not supported" if "+" not in sides else "mixed")
+        primary.append(f"within-trial pools of two or more studies: {len(decisive)} "
+                       f"({sides.count('+')} excluding zero in the claimed direction)")
+    parts = ["verdict from the within-trial associations: " + "; ".join(primary)] + context
+    return verdict, parts, len(studies)
 
 
 def _duration(claim, fits, ev=None, grades=("P", "S"), specs=None):

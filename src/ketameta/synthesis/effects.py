@@ -151,6 +151,42 @@ def _zcor(ev, row, unknown_n, inconsistent_n="implied"):
     raise RowSkip(f"form {row['form']} cannot give a correlation")
 
 
+def _slope_sd_as_se(row, b, sd):
+    """A slope's dispersion printed as 'SD': decide between the SE and the SD/sqrt(n) readings.
+
+    A regression coefficient has a standard error, not an SD; a label 'SD' is either a
+    mislabelled SE or an SD of per-patient values whose SE would be ``SD / sqrt(n)``. The reading
+    is checked against the reported p-value: the SE reading is used when its two-sided p lies
+    within a factor of 2 of the reported p; otherwise the SD reading when the n it needs to give
+    the reported p, ``(z(p/2) SD / |b|)^2``, is within a factor of 2 of the row's (or the study's)
+    n; otherwise, and without a p-value, the row is skipped with the reason.
+    """
+    if not np.isfinite(sd):
+        raise RowSkip("slope without SE")
+    p = _num(row, "p")
+    if not np.isfinite(p):
+        raise RowSkip("slope dispersion labelled SD without a p-value: SE or SD/sqrt(n) cannot "
+                      "be decided")
+    p_se = 2 * norm_sf(abs(b) / sd)
+    n = _num(row, "n")
+    if not np.isfinite(n):
+        n = _num(row, "study_n")
+    n_needed = (float(norm_isf(p / 2)) * sd / abs(b)) ** 2
+    note = (f"; INTERPRETED: the slope's dispersion is printed as 'SD' = {sd:g}; read as its "
+            f"standard error, z = {abs(b) / sd:.2f} gives two-sided p = {p_se:.3f} (reported "
+            f"p = {p:g}); read as an SD of which SE = SD/sqrt(n), the reported p would need "
+            f"n = (z(p/2) x SD / |b|)^2 = {n_needed:.1f}"
+            + (f" where {n:g} were analysed" if np.isfinite(n) else "") + ", so the SE reading is used")
+    if p / 2 <= p_se <= 2 * p:
+        return sd, note
+    if np.isfinite(n) and n / 2 <= n_needed <= 2 * n:
+        return sd / np.sqrt(n), (f"; INTERPRETED: the slope's dispersion 'SD' = {sd:g} is read as "
+                                 f"an SD: SE = SD/sqrt({n:g}) reproduces the reported p = {p:g} "
+                                 f"(the SE reading would give p = {p_se:.3g})")
+    raise RowSkip(f"slope dispersion labelled SD = {sd:g}: neither the SE reading (p = {p_se:.3g}) "
+                  f"nor the SD reading (needs n = {n_needed:.1f}) reproduces the reported p = {p:g}")
+
+
 def _slope(row):
     s = _sign(row)
     b = _num(row, "estimate")
@@ -172,14 +208,7 @@ def _slope(row):
         se = _num(row, "se")
         note = ""
         if not np.isfinite(se):
-            se = _num(row, "sd")
-            note = ("; INTERPRETED: the dispersion of the slope is reported as 'SD' and read as "
-                    "the standard error of the coefficient (a regression slope has no SD of its "
-                    "own)")
-            if np.isfinite(_num(row, "p")):
-                z = abs(b) / se
-                note += (f"; check: z = {z:.2f} gives two-sided p = {2 * norm_sf(z):.3f} "
-                         f"(reported p = {_num(row, 'p'):g})")
+            se, note = _slope_sd_as_se(row, b, _num(row, "sd"))
         if not np.isfinite(se):
             raise RowSkip("slope without SE")
         eff = convert.slope_from_se(b, se)

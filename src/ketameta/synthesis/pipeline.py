@@ -91,10 +91,13 @@ def methods_sentence(fit_: dict, spec) -> str:
 
 
 def report_paragraphs(fit_: dict, spec) -> list[str]:
-    """Plain-language result sentences of one analysis."""
+    """Plain-language result sentences of one analysis (after the kind's lead sentence)."""
+    kind = kind_of(fit_.get("type") or spec["type"])
+    lead = kind.lead(as_spec(spec))
+    out = [lead] if lead else []
     if fit_.get("status") != "ok":
-        return []
-    return kind_of(fit_).paragraphs(fit_, as_spec(spec))
+        return out
+    return out + kind.paragraphs(fit_, as_spec(spec))
 
 
 def headline_values(fits: Mapping[str, dict], claims: list[dict] | None = None) -> dict:

@@ -236,6 +236,17 @@ def common_notes(fit, spec):
     return notes
 
 
+def _pooled_label(section, k):
+    """The label of a pool's summary row: a single study is not called pooled."""
+    if k != k:
+        return ""
+    if k == 0:
+        return f"No study ({section})"
+    if k == 1:
+        return f"Not pooled ({section}; single study, its own estimate)"
+    return f"Pooled ({section}; k = {k:.0f})"
+
+
 def pools_table(fit, es, spec, cit, kind):
     """Per-study rows under each window, followed by the window's pooled row."""
     zcor = fit.get("measure") == "ZCOR"
@@ -270,8 +281,7 @@ def pools_table(fit, es, spec, cit, kind):
         })
     df = pd.DataFrame(rows)
     df["label"] = np.where(df["row"] == "pooled",
-                           [f"Pooled ({s}; k = {k:.0f})" if k == k else "" for s, k in
-                            zip(df["section"], df["k"])], "")
+                           [_pooled_label(s, k) for s, k in zip(df["section"], df["k"])], "")
     scale = "r" if zcor else ("OR" if orr else fit.get("measure", "estimate"))
     return df, scale
 

@@ -74,8 +74,10 @@ def run_sensitivity(ev, specs: dict, settings: dict, grades) -> pd.DataFrame:
         for v in settings.get("variants", []):
             if aid in v.get("analyses", []):
                 select = {**(base.get("select") or {}), **v.get("select", {})}
-                rows += _variant(ev, base.replace(select=select), v["label"],
-                                 "; ".join(f"{k} in {val}" for k, val in v.get("select", {}).items()))
+                detail = [f"{k} in {val}" for k, val in v.get("select", {}).items()]
+                detail += [f"{k} = {val}" for k, val in v.get("set", {}).items()]
+                rows += _variant(ev, base.replace(select=select, **v.get("set", {})), v["label"],
+                                 "; ".join(detail))
         if settings.get("leave1out", True):
             try:
                 es, _ = pipeline.effect_sizes(ev, base)

@@ -3,6 +3,7 @@
 from . import (  # noqa: F401
     approaches,
     correlation,
+    coverage,
     cumulative,
     direction,
     durability,

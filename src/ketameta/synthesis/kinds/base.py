@@ -107,6 +107,10 @@ class AnalysisKind:
         """Plain-language result sentences for the report."""
         return []
 
+    def lead(self, spec) -> str | None:
+        """A sentence that opens the report section whatever the fit (what the analysis can show)."""
+        return None
+
     def values(self, aid: str, fit: dict) -> dict:
         """In-text values: ``{name: (value, format)}`` (names become LaTeX macros)."""
         return {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..pools import TEST_NAMES, finish_model, pool_windows, require_rows
 from ..registry import register
-from .pooled import PooledKind
+from .pooled import WITHIN_TRIAL_NOTE, PooledKind
 
 __all__ = ["Correlation"]
 
@@ -23,6 +23,10 @@ class Correlation(PooledKind):
         wins = pool_windows(es, spec["windows"], spec["level"], "ZCOR", spec["method"], spec["test"],
                             bayes=spec.get("bayes"))
         return finish_model({"pools": wins}, spec)
+
+    def lead(self, spec):
+        """The within-trial level, said first."""
+        return WITHIN_TRIAL_NOTE
 
     def methods(self, fit, spec):
         """Methods sentence."""
@@ -59,8 +63,11 @@ class Correlation(PooledKind):
                 out.append({"text": f"{p['label']}: no study"})
                 continue
             est, lo, hi = p.get("estimate_bt"), p.get("ci_lb_bt"), p.get("ci_ub_bt")
-            out.append({"text": f"pooled r ({p['label']}): r = {_ci(est, lo, hi)}, k = {p['k']}"
-                                + (" (single study)" if p["k"] == 1 else ""),
+            what = (f"pooled within-trial r ({p['label']}), k = {p['k']}" if p["k"] > 1 else
+                    f"within-trial r ({p['label']}; single study, not pooled: "
+                    f"{', '.join(p['studies'])})")
+            out.append({"text": f"{what}: r = {_ci(est, lo, hi)}",
+                        "level": "within-trial",
                         "estimate": est, "ci_lb": lo, "ci_ub": hi, "k": p["k"],
                         "studies": p["studies"], "tally": True})
         return out

@@ -65,6 +65,16 @@ def moderator_from_rows(ev, es, excluded, spec, grades):
 
 
 
+#: What an across-trial regression on arm-level dissociation can and cannot show.
+ECOLOGICAL_NOTE = (
+    "Ecological (between-trial) association: each point is a trial contrast, so the slope compares "
+    "trials whose arms dissociated more with trials whose arms dissociated less; it mixes dose, "
+    "drug, route and expectancy with dissociation and cannot show that the patients who dissociate "
+    "more improve more (aggregation bias; Riley et al. 2008, Fisher et al. 2017). The "
+    "within-trial associations answer that question."
+)
+
+
 def _shared_controls(d):
     """Studies contributing more than one contrast (their arms share a control group)."""
     counts = d["study_id"].value_counts()
@@ -80,6 +90,7 @@ class Metareg(AnalysisKind):
     type = "metareg"
     has_figure = True
     model_variants = True
+    split_shared_controls = True
 
     def digest_spec(self, spec):
         """The rows of the question (moderator rows of another outcome are in the same sheet)."""
@@ -194,7 +205,12 @@ class Metareg(AnalysisKind):
               f"(p = {fit['QEp']:.3f})." if fit.get("R2") is not None else ".")
         if fit.get("shared_controls"):
             notes.append("Contrasts from " + ", ".join(fit["shared_controls"]) + " share a "
-                         "control arm; they are treated as independent (exploratory).")
+                         "control arm: where arm counts are reported its n and events are divided "
+                         "among the contrasts (Cochrane Handbook v6.4, 23.3.4; see the derivation "
+                         "column); contrasts reported only as a difference are treated as "
+                         "independent (exploratory).")
+        if spec.get("ecological"):
+            notes.insert(0, ECOLOGICAL_NOTE)
         if n_exc:
             notes.append(f"{n_exc} row(s) not used; reasons in {_paths(spec)['excluded']}.")
         return Table(df, title=title, notes=notes, label=f"tab:{aid}", citations=cit,
@@ -221,11 +237,15 @@ class Metareg(AnalysisKind):
             width="double",
         )
 
+    def lead(self, spec):
+        """An ecological analysis says so first."""
+        return ECOLOGICAL_NOTE if spec.get("ecological") else None
+
     def methods(self, fit, spec):
-        """Methods sentence."""
+        """Methods sentence (an ecological analysis says so first)."""
         test = TEST_NAMES.get(fit.get("test"), fit.get("test"))
         perm = fit.get("permutation") or {}
-        return (f"Effect sizes ({fit.get('measure_label', fit.get('measure'))}) were regressed on "
+        return ((ECOLOGICAL_NOTE + " " if spec.get("ecological") else "") + f"Effect sizes ({fit.get('measure_label', fit.get('measure'))}) were regressed on "
                 f"{fit['moderator_label'].lower()} in a mixed-effects meta-regression "
                 f"({fit['method']} estimator of residual tau^2, {test}); the slope's p-value was "
                 f"also obtained by a permutation test ({'exact' if perm.get('exact') else 'approximate'}, "
@@ -273,9 +293,12 @@ class Metareg(AnalysisKind):
         """The slope on the moderator."""
         from ..text import fmt, fmt_ci
 
-        return [{"text": f"meta-regression slope on {fit['moderator']}: "
+        eco = bool(spec.get("ecological"))
+        return [{"text": ("ecological (between-trial) " if eco else "")
+                         + f"meta-regression slope on {fit['moderator']}: "
                          f"{fmt_ci(fit['slope'], fit['slope_ci_lb'], fit['slope_ci_ub'], 3)} "
                          f"(k = {fit['k']}, permutation p = {fmt(fit.get('slope_pval_perm'), 3)}"
                          f"{', exploratory' if fit.get('exploratory') else ''})",
                  "estimate": fit["slope"], "ci_lb": fit["slope_ci_lb"], "ci_ub": fit["slope_ci_ub"],
-                 "k": fit["k"], "studies": [], "tally": True}]
+                 "k": fit["k"], "studies": fit.get("studies", []), "tally": True,
+                 "level": "between-trial" if eco else "within-trial"}]

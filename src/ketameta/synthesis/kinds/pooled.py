@@ -10,7 +10,16 @@ from ..pools import bayes_notes, common_notes, pools_table
 from .base import AnalysisKind
 from .base import paths as _paths
 
-__all__ = ["PooledKind", "AXIS", "label_of", "time_text"]
+__all__ = ["PooledKind", "AXIS", "label_of", "time_text", "WITHIN_TRIAL_NOTE"]
+
+#: What a within-trial association shows, and where the between-trial one is.
+WITHIN_TRIAL_NOTE = (
+    "Within-trial association: correlations and slopes computed inside each trial relate how much "
+    "each patient dissociated to how much that patient improved, with dose, drug and setting held "
+    "fixed; the claim that dissociation predicts response is judged on this level. Associations "
+    "across trials (arm-level dissociation against arm-level response) are ecological and are "
+    "shown separately as context (Riley et al. 2008; Fisher et al. 2017)."
+)
 
 AXIS = {
     "ZCOR": "r (positive: more dissociation, more improvement)",
@@ -158,7 +167,8 @@ class PooledKind(AnalysisKind):
             vals[macro_name(name)] = (value, fmt)
 
         for p in fit["pools"]:
-            nm = p.get("window", {}).get("name") or p["label"]
+            nm = (p.get("window", {}).get("name") or (p.get("group") or {}).get("value")
+                  or p["label"])
             nm = "".join(ch if ch.isalnum() else "_" for ch in str(nm))
             bt = "_bt" if p.get("estimate_bt") is not None else ""
             base = f"{aid}_{nm}"

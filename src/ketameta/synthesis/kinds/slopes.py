@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..pools import TEST_NAMES, finish_model, pool, require_rows
 from ..registry import register
-from .pooled import PooledKind
+from .pooled import WITHIN_TRIAL_NOTE, PooledKind
 
 __all__ = ["Slopes"]
 
@@ -14,20 +14,49 @@ class Slopes(PooledKind):
     """Regression slopes (e.g. MADRS points per CADSS point) pooled with random effects."""
 
     type = "slopes"
-    section_header = "Scale"
+    section_header = "Pool"
+    #: the study sheet gives each slope its route (``pool_by``)
+    needs_evidence = True
 
     def fit(self, ev, es, spec):
-        """One pool of every selected slope."""
+        """One pool of the selected slopes, or one per value of ``pool_by`` (never combined).
+
+        With ``pool_by`` (a study-sheet column such as ``route``), slopes from different
+        routes or drugs are pooled only within their group: an intravenous and an intranasal
+        slope estimate different quantities (Riley et al. 2008 on mixing levels; Cochrane
+        Handbook v6.4, 10.10.2 on combining dissimilar studies).
+        """
         require_rows(es)
-        p = pool(es, "GEN", spec["method"], spec["test"], spec["level"], label=spec.get("unit", ""),
-                 bayes=spec.get("bayes"))
-        return finish_model({"pools": [p]}, spec)
+        unit = spec.get("unit", "")
+        by = spec.get("pool_by")
+        if not by:
+            p = pool(es, "GEN", spec["method"], spec["test"], spec["level"], label=unit,
+                     bayes=spec.get("bayes"))
+            return finish_model({"pools": [p], "pool_by": None}, spec)
+        col = ev.studies[by].reindex(es["study_id"]).fillna("NR").astype(str).to_numpy()
+        labels = spec.get("pool_labels") or {}
+        pools = []
+        for val in sorted(set(col), key=lambda v: (v not in labels, list(labels).index(v)
+                                                   if v in labels else 0, v)):
+            g = es[col == val]
+            p = pool(g, "GEN", spec["method"], spec["test"], spec["level"],
+                     label=labels.get(val, f"{by} {val}"), bayes=spec.get("bayes"))
+            p["group"] = {"column": by, "value": val}
+            pools.append(p)
+        return finish_model({"pools": pools, "pool_by": by}, spec)
+
+    def lead(self, spec):
+        """The within-trial level, said first."""
+        return WITHIN_TRIAL_NOTE
 
     def methods(self, fit, spec):
         """Methods sentence."""
         test = TEST_NAMES.get(fit.get("test"), fit.get("test"))
-        return (f"Regression slopes reported on a shared scale ({spec.get('unit', '')}) were "
-                f"pooled with a random-effects model ({fit['method']}, {test}).")
+        by = fit.get("pool_by")
+        return (f"Regression slopes reported inside trials on a shared scale ({spec.get('unit', '')}) "
+                f"were pooled with a random-effects model ({fit['method']}, {test})"
+                + (f", separately per {by} (slopes of different {by}s are never combined; "
+                   "the combined pool is a sensitivity analysis)" if by else "") + ".")
 
     def findings(self, fit, spec):
         """The pooled slope (a single study does not count towards a verdict)."""
@@ -39,9 +68,11 @@ class Slopes(PooledKind):
                 out.append({"text": f"{p['label']}: no study"})
                 continue
             est, lo, hi = p.get("estimate"), p.get("ci_lb"), p.get("ci_ub")
-            out.append({"text": f"{fit['title'].split(':')[0]} ({p['label']}): slope = "
-                                f"{fmt_ci(est, lo, hi)}, k = {p['k']}"
-                                + (" (single study)" if p["k"] == 1 else ""),
+            what = (f"pooled within-trial slope ({p['label']}), k = {p['k']}" if p["k"] > 1 else
+                    f"within-trial slope ({p['label']}; single study, not pooled: "
+                    f"{', '.join(p['studies'])})")
+            out.append({"text": f"{what}: {fmt_ci(est, lo, hi, 3)}",
+                        "level": "within-trial", "unit": spec.get("unit", ""),
                         "estimate": est, "ci_lb": lo, "ci_ub": hi, "k": p["k"],
                         "studies": p["studies"], "tally": p["k"] >= 2})
         return out
