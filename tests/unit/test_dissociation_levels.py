@@ -188,3 +188,25 @@ def test_coverage_lists_each_contrast_with_what_is_missing(real):
     # a searched, not-found CADSS carries the extraction's note as its reason
     mur = cov.set_index("contrast").loc["murrough2013_ket_vs_mid"]
     assert mur["first_status"] == "not found" and "murrough2013_cadss_nf" in mur["first_rows"]
+
+
+def test_association_definitions_list_every_row_and_the_pool_that_uses_it(real):
+    config, ev = real
+    fits = {}
+    for aid in ("dissociation_correlation", "dissociation_slopes"):
+        spec = flat_spec(config, aid)
+        fits[aid] = pipeline.fit(ev, pipeline.effect_sizes(ev, spec)[0], spec)
+    spec = flat_spec(config, "dissociation_associations")
+    es, excluded = pipeline.effect_sizes(ev, spec)
+    assert excluded.empty
+    fit = pipeline.fit(ev, es, spec, {"fits": fits})
+    rows = pd.DataFrame(fit["rows"])
+    eff = ev.effects
+    primary = ev.studies.index[ev.studies["role"] == "primary"]
+    want = eff[(eff["question"] == "dissociation") & eff["study_id"].isin(primary)
+               & (eff["outcome"] == "dissociation_improvement_association")]
+    assert set(rows["effect_id"]) == set(want["effect_id"])
+    pooled = {e for f in fits.values() for p in f["pools"] for e in p["effect_ids"]}
+    assert set(rows.loc[rows["used"], "effect_id"]) == pooled
+    assert rows.loc[~rows["used"], "use"].str.match(r"(not found|not poolable|grade C)").all()
+    assert fit["k_used"] == len({s for f in fits.values() for p in f["pools"] for s in p["studies"]})

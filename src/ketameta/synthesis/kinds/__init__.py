@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     approaches,
+    associations,
     correlation,
     coverage,
     cumulative,
