@@ -210,3 +210,64 @@ def test_association_definitions_list_every_row_and_the_pool_that_uses_it(real):
     assert set(rows.loc[rows["used"], "effect_id"]) == pooled
     assert rows.loc[~rows["used"], "use"].str.match(r"(not found|not poolable|grade C)").all()
     assert fit["k_used"] == len({s for f in fits.values() for p in f["pools"] for s in p["studies"]})
+
+
+def _metareg_spec(**kw):
+    return {"id": "m", "type": "metareg", "title": "m", "level": 95, "seed": 1, "measure": "RD",
+            "method": "REML", "test": "knha", "permutations": 0, "exploratory_k": 10,
+            "moderator": {"name": "dis", "label": "dissociation"}, **kw}
+
+
+def _metareg_rows(seed=3, trials=6):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t in range(trials):
+        for a in range(1 + (t % 2)):  # every other trial has two active arms
+            dis = rng.uniform(0, 40)
+            rows.append({"study_id": f"t{t}", "effect_id": f"t{t}a{a}", "comparison_id": f"t{t}a{a}",
+                         "dis": dis, "dose": [0.2, 0.5][a], "yi": 5 + 0.3 * dis + rng.normal(0, 4),
+                         "vi": rng.uniform(8, 30), "n_total": 40.0})
+    es = pd.DataFrame(rows)
+    es["sei"] = np.sqrt(es["vi"])
+    return es
+
+
+class _Ev:
+    def __init__(self, es):
+        self.studies = pd.DataFrame({"drug": "racemic_ketamine", "route": "IV"},
+                                    index=sorted(es["study_id"].unique()))
+
+
+def test_across_arm_regression_adjusts_for_covariates_and_nests_arms_in_trials():
+    from ketameta import rma, rma_mv, robust
+    from ketameta.synthesis.kinds.metareg import Metareg
+
+    es = _metareg_rows()
+    ev = _Ev(es)
+    # covariates: dose varies (kept), drug is constant (dropped and named)
+    fit = Metareg().fit(ev, es, _metareg_spec(covariates=["dose", "drug"]))
+    ref = rma(es["yi"].to_numpy(), es["vi"].to_numpy(), mods=es[["dis", "dose"]].reset_index(drop=True),
+              method="REML", test="knha")
+    assert fit["slope"] == pytest.approx(float(ref.beta[1]), rel=1e-10)
+    assert fit["slope_ci_lb"] == pytest.approx(float(ref.ci_lb[1]), rel=1e-10)
+    assert fit["covariates"] == ["dose"] and fit["covariates_dropped"][0].startswith("drug (a single value")
+    # multilevel: arms nested in trials, CR2 with >= 4 trials
+    fit = Metareg().fit(ev, es, _metareg_spec(multilevel=True))
+    mv = rma_mv(es["yi"].to_numpy(), es["vi"].to_numpy(), cluster=es["study_id"].to_numpy(),
+                mods=es[["dis"]].reset_index(drop=True), method="REML", test="t")
+    with pytest.warns(UserWarning, match="Satterthwaite df below 4"):
+        cr2 = robust(mv, cluster=es["study_id"].to_numpy(), adjust="CR2")
+    assert fit["multilevel"] and "CR2" in fit["inference"]
+    assert any("Satterthwaite df below 4" in c for c in fit["cautions"])  # kept in the notes
+    assert (fit["slope"], fit["slope_ci_lb"], fit["slope_ci_ub"]) == pytest.approx(
+        (float(cr2.beta[1]), float(cr2.ci_lb[1]), float(cr2.ci_ub[1])), rel=1e-10)
+    assert fit["coefficients"]["ci_lb"][1] == pytest.approx(float(cr2.ci_lb[1]), rel=1e-10)
+    # too few trials for CR2: model-based t interval, said so
+    few = es[es["study_id"].isin(["t0", "t1", "t2"])]
+    fit = Metareg().fit(ev, few, _metareg_spec(multilevel=True))
+    assert fit["inference"].startswith("model-based")
+    # more coefficients than effect sizes: an error naming the covariates
+    from ketameta.errors import ModelError
+
+    with pytest.raises(ModelError, match="coefficients"):
+        Metareg().fit(ev, es.iloc[:3], _metareg_spec(covariates=["dose"]))

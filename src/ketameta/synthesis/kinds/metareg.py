@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,42 @@ ECOLOGICAL_NOTE = (
 )
 
 
+def _design(ev, d, mod, covariates):
+    """The moderator and the covariates (study-sheet columns or ``dose``) that vary; the rest
+    are dropped with the reason (a constant covariate has no coefficient).
+    """
+    X = pd.DataFrame({mod: d[mod].to_numpy(dtype=float)})
+    dropped = []
+    for c in covariates:
+        if c in ("dose", "dose_mg_kg"):
+            vals = pd.to_numeric(d["dose"], errors="coerce").to_numpy()
+        elif ev is not None and c in ev.studies.columns:
+            vals = ev.studies[c].reindex(d["study_id"]).to_numpy()
+        else:
+            raise ModelError(f"covariate {c!r} is neither dose nor a study-sheet column")
+        v = pd.Series(vals)
+        if v.isna().any():
+            dropped.append(f"{c} (not reported for {int(v.isna().sum())} of {len(v)} effect sizes)")
+            continue
+        if v.nunique() < 2:
+            dropped.append(f"{c} (a single value, {v.iloc[0]}, across the effect sizes)")
+            continue
+        X[c] = v.to_numpy() if v.dtype.kind in "fi" else v.astype(str).to_numpy()
+    return X, dropped
+
+
+def _at_means(res, mod, grid):
+    """Rows of the fitted design (without intercept) along the moderator, the other columns at
+    their means (dummies at their shares): the bubble line averaged over the covariates.
+    """
+    names = [n for n in res.coef_names if n != "intrcpt"]
+    cols = [i for i, n in enumerate(res.coef_names) if n != "intrcpt"]
+    means = np.asarray(res.X)[:, cols].mean(axis=0)
+    out = np.tile(means, (len(grid), 1))
+    out[:, names.index(mod)] = grid
+    return out if out.shape[1] > 1 else grid
+
+
 def _shared_controls(d):
     """Studies contributing more than one contrast (their arms share a control group)."""
     counts = d["study_id"].value_counts()
@@ -91,6 +128,8 @@ class Metareg(AnalysisKind):
     has_figure = True
     model_variants = True
     split_shared_controls = True
+    #: covariates can come from the study sheet (route, drug)
+    needs_evidence = True
 
     def digest_spec(self, spec):
         """The rows of the question (moderator rows of another outcome are in the same sheet)."""
@@ -135,13 +174,21 @@ class Metareg(AnalysisKind):
         if d[mod].nunique() < 2:
             raise ModelError(f"moderator {mod!r} takes a single value ({d[mod].iloc[0]}) across "
                              f"the {k} effect sizes; its slope cannot be estimated.")
-        X = pd.DataFrame({mod: d[mod].to_numpy(dtype=float)})
+        X, dropped = _design(ev, d, mod, spec.get("covariates") or [])
+        n_coef = 1 + sum(1 if X[c].dtype.kind in "fi" else X[c].nunique() - 1 for c in X.columns)
+        if k <= n_coef:
+            raise ModelError(f"meta-regression on {mod!r} with covariates {list(X.columns[1:])} needs "
+                             f"more effect sizes than its {n_coef} coefficients; found k = {k}.")
+        shared = _shared_controls(d)
+        if spec.get("multilevel") and shared:
+            return self._fit_multilevel(d, X, dropped, spec)
         res = rma(d["yi"].to_numpy(), d["vi"].to_numpy(), mods=X, method=spec["method"],
                   test=spec["test"], level=spec["level"], slab=d["study_id"].tolist())
+        j = res.coef_names.index(mod)
         n_perm = int(spec.get("permutations", 1000))
         pt = permutest(res, iter=n_perm, seed=spec.get("seed")) if n_perm > 0 else None
         grid = np.linspace(float(d[mod].min()), float(d[mod].max()), 101)
-        pr = predict(res, newmods=grid)
+        pr = predict(res, newmods=_at_means(res, mod, grid))
         intercept_only = pool(d, spec["measure"], spec["method"], spec["test"], spec["level"],
                               label="all effect sizes (no moderator)")
         n_clusters = d["study_id"].nunique()
@@ -151,12 +198,14 @@ class Metareg(AnalysisKind):
             "studies": sorted(d["study_id"].unique().tolist()),
             "moderator": mod,
             "moderator_label": spec["moderator"]["label"],
+            "covariates": [c for c in res.coef_names if c not in ("intrcpt", mod)],
+            "covariates_dropped": dropped,
             "exploratory": bool(n_clusters < spec.get("exploratory_k", 10)),
-            "model": model_label(spec["method"], spec["test"], k, p=2),
-            "slope": float(res.beta[1]), "slope_se": float(res.se[1]),
-            "slope_ci_lb": float(res.ci_lb[1]), "slope_ci_ub": float(res.ci_ub[1]),
-            "slope_pval": float(res.pval[1]),
-            "slope_pval_perm": float(pt.pval[1]) if pt is not None else None,
+            "model": model_label(spec["method"], spec["test"], k, p=res.p),
+            "slope": float(res.beta[j]), "slope_se": float(res.se[j]),
+            "slope_ci_lb": float(res.ci_lb[j]), "slope_ci_ub": float(res.ci_ub[j]),
+            "slope_pval": float(res.pval[j]),
+            "slope_pval_perm": float(pt.pval[j]) if pt is not None else None,
             "permutation": pt.to_dict() if pt is not None else None,
             "R2": res.R2, "tau2": res.tau2, "QE": res.QE, "QEp": res.QEp, "QM": res.QM,
             "QMp": res.QMp, "fit": res.to_dict(),
@@ -164,8 +213,64 @@ class Metareg(AnalysisKind):
                        "ci_lb": pr["ci_lb"].tolist(), "ci_ub": pr["ci_ub"].tolist(),
                        "pi_lb": pr["pi_lb"].tolist() if "pi_lb" in pr else None,
                        "pi_ub": pr["pi_ub"].tolist() if "pi_ub" in pr else None},
-            "shared_controls": _shared_controls(d),
+            "shared_controls": shared,
             "pooled_without_moderator": intercept_only,
+        }, spec)
+
+    def _fit_multilevel(self, d, X, dropped, spec):
+        """Contrasts nested in trials: a three-level model (``rma_mv``, ~ 1 | trial/contrast) with
+        cluster-robust CR2 inference (Pustejovsky & Tipton 2018) when there are enough trials.
+
+        Permutation tests are not defined for this model; the slope's interval is CR2's
+        (Satterthwaite df) with at least ``min_clusters_cr2`` trials, else model-based (t, k - p df).
+        """
+        from ...rma_mv import rma_mv
+        from ...robust import robust
+
+        mod = spec["moderator"]["name"]
+        k = len(d)
+        cluster = pd.Series(d["study_id"].to_numpy(), name="trial")
+        test = "t" if spec["test"] in ("knha", "adhoc", "t") else "z"
+        res = rma_mv(d["yi"].to_numpy(), d["vi"].to_numpy(), cluster=cluster, mods=X,
+                     method="REML" if spec["method"] not in ("ML",) else "ML", test=test,
+                     level=spec["level"])
+        n_clusters = int(d["study_id"].nunique())
+        min_cl = int(spec.get("min_clusters_cr2", 4))
+        inf, how = res, f"model-based ({'t' if test == 't' else 'z'}; fewer than {min_cl} trials for CR2)"
+        cautions = []
+        if n_clusters >= min_cl:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                inf = robust(res, cluster=d["study_id"].to_numpy(), adjust="CR2")
+            cautions = [str(w.message) for w in caught]
+            how = "cluster-robust CR2 with Satterthwaite df (clubSandwich)"
+        j = res.coef_names.index(mod)
+        grid = np.linspace(float(d[mod].min()), float(d[mod].max()), 101)
+        pr = predict(inf, newmods=_at_means(res, mod, grid))
+        return finish_model({
+            "k": int(k), "n_studies": n_clusters,
+            "studies": sorted(d["study_id"].unique().tolist()),
+            "moderator": mod, "moderator_label": spec["moderator"]["label"],
+            "covariates": [c for c in res.coef_names if c not in ("intrcpt", mod)],
+            "covariates_dropped": dropped,
+            "exploratory": bool(n_clusters < spec.get("exploratory_k", 10)),
+            "model": f"three-level model (contrasts in trials), REML; {how}",
+            "multilevel": True, "inference": how, "cautions": cautions,
+            "slope": float(inf.beta[j]), "slope_se": float(inf.se[j]),
+            "slope_ci_lb": float(inf.ci_lb[j]), "slope_ci_ub": float(inf.ci_ub[j]),
+            "slope_pval": float(inf.pval[j]), "slope_pval_perm": None, "permutation": None,
+            "R2": None, "tau2": float(np.sum(res.sigma2)), "sigma2": [float(x) for x in res.sigma2],
+            "QE": res.QE, "QEp": res.QEp, "QM": inf.QM, "QMp": inf.QMp, "fit": res.to_dict(),
+            "coefficients": {"coef_names": list(inf.coef_names), "beta": [float(x) for x in inf.beta],
+                             "ci_lb": [float(x) for x in inf.ci_lb],
+                             "ci_ub": [float(x) for x in inf.ci_ub],
+                             "pval": [float(x) for x in inf.pval]},
+            "bubble": {"x": grid.tolist(), "pred": pr["pred"].tolist(),
+                       "ci_lb": pr["ci_lb"].tolist(), "ci_ub": pr["ci_ub"].tolist(),
+                       "pi_lb": None, "pi_ub": None},
+            "shared_controls": _shared_controls(d),
+            "pooled_without_moderator": pool(d, spec["measure"], spec["method"], spec["test"],
+                                             spec["level"], label="all effect sizes (no moderator)"),
         }, spec)
 
     def table(self, fit, es, excluded, spec, cit):
@@ -182,7 +287,7 @@ class Metareg(AnalysisKind):
                          "moderator": num(r.get(mod)), "estimate": r["yi"], "ci_lb": r["ci_lb"],
                          "ci_ub": r["ci_ub"], "pval": np.nan, "k": np.nan, "model": "",
                          "estimator": "", "test": ""})
-        f = fit["fit"]
+        f = fit.get("coefficients") or fit["fit"]
         for j, name in enumerate(f["coef_names"]):
             rows.append({"row": "coefficient", "citation_key": None,
                          "contrast": "intercept" if name == "intrcpt" else f"slope on {name}",
@@ -196,14 +301,29 @@ class Metareg(AnalysisKind):
                                              if fit.get("exploratory") else "") + ".")
         notes.append(f"Moderator: {fit['moderator_label']}.")
         perm = fit.get("permutation") or {}
-        notes.append(
-            f"Slope {fit['slope']:.3f} [{fit['slope_ci_lb']:.3f}, {fit['slope_ci_ub']:.3f}], "
-            f"p = {fit['slope_pval']:.3f}; permutation p = "
-            + (f"{fit['slope_pval_perm']:.3f} ({'exact, ' if perm.get('exact') else ''}"
-               f"{perm.get('iter')} permutations)" if fit.get('slope_pval_perm') is not None else "NA")
-            + f"; R^2 = {fit['R2']:.1f}%; tau^2 = {fit['tau2']:.4g}; QE = {fit['QE']:.2f} "
-              f"(p = {fit['QEp']:.3f})." if fit.get("R2") is not None else ".")
-        if fit.get("shared_controls"):
+        slope = (f"Slope {fit['slope']:.3f} [{fit['slope_ci_lb']:.3f}, {fit['slope_ci_ub']:.3f}], "
+                 f"p = {fit['slope_pval']:.3f}")
+        if fit.get("slope_pval_perm") is not None:
+            slope += (f"; permutation p = {fit['slope_pval_perm']:.3f} "
+                      f"({'exact, ' if perm.get('exact') else ''}{perm.get('iter')} permutations)")
+        if fit.get("R2") is not None:
+            slope += (f"; R^2 = {fit['R2']:.1f}%; tau^2 = {fit['tau2']:.4g}; QE = {fit['QE']:.2f} "
+                      f"(p = {fit['QEp']:.3f})")
+        elif fit.get("sigma2"):
+            slope += (f"; variance between trials {fit['sigma2'][0]:.4g}, between contrasts within "
+                      f"trials {fit['sigma2'][1]:.4g}; inference: {fit.get('inference')}")
+        notes.append(slope + ".")
+        if fit.get("covariates"):
+            notes.append("Adjusted for " + ", ".join(fit["covariates"]) + " (the slope is the "
+                         "moderator's coefficient with the covariates held fixed).")
+        for c in fit.get("cautions") or []:
+            notes.append(f"Caution: {c}")
+        if fit.get("covariates_dropped"):
+            notes.append("Covariates not in the model: " + "; ".join(fit["covariates_dropped"]) + ".")
+        if fit.get("shared_controls") and fit.get("multilevel"):
+            notes.append("Contrasts from " + ", ".join(fit["shared_controls"]) + " share a trial "
+                         "(and a control arm): they are modelled as nested in their trial.")
+        elif fit.get("shared_controls"):
             notes.append("Contrasts from " + ", ".join(fit["shared_controls"]) + " share a "
                          "control arm: where arm counts are reported its n and events are divided "
                          "among the contrasts (Cochrane Handbook v6.4, 23.3.4; see the derivation "
