@@ -227,43 +227,12 @@ class RMAResult(Result):
         return df
 
     def summary(self, digits: int = 4) -> str:
-        """Text summary laid out like metafor's ``print.rma.uni``."""
-        f = f"{{:.{digits}f}}"
-        est = self.method if self.method != "EE" else None
-        head = f"{self.model_label} (k = {self.k}" + (f"; tau^2 estimator: {est})" if est else ")")
-        lines = [head, ""]
-        if self.method != "EE":
-            what = "total" if self.int_only else "residual"
-            lines.append(
-                f"tau^2 (estimated amount of {what} heterogeneity): {f.format(self.tau2)}"
-                + (f" (SE = {f.format(self.se_tau2)})" if math.isfinite(self.se_tau2) else "")
-            )
-            lines.append(f"tau (square root of estimated tau^2 value): {f.format(self.tau)}")
-        lines.append(f"I^2: {self.I2:.2f}%   H^2: {self.H2:.2f}")
-        if self.R2 is not None:
-            lines.append(f"R^2 (amount of heterogeneity accounted for): {self.R2:.2f}%")
-        lines += [
-            "",
-            f"Test for {'Heterogeneity' if self.int_only else 'Residual Heterogeneity'}: "
-            f"Q{'E' if not self.int_only else ''}(df = {self.k - self.p}) = {f.format(self.QE)}, "
-            f"p-val {_p_eq(self.QEp)}",
-        ]
-        if not self.int_only:
-            if self.dfs is None:
-                lines.append(
-                    f"Test of Moderators: QM(df = {self.QMdf[0]}) = {f.format(self.QM)}, "
-                    f"p-val {_p_eq(self.QMp)}"
-                )
-            else:
-                lines.append(
-                    f"Test of Moderators: F(df1 = {self.QMdf[0]}, df2 = {self.QMdf[1]}) = "
-                    f"{f.format(self.QM)}, p-val {_p_eq(self.QMp)}"
-                )
-        lines += ["", "Model Results:", self.to_frame().to_string(float_format=f.format,
-                                                                   formatters={"pval": _fmt_p})]
-        if self.omitted:
-            lines += ["", f"{len(self.omitted)} row(s) with missing values omitted: {self.omitted}"]
-        return "\n".join(lines)
+        """Text summary laid out like metafor's ``print.rma.uni`` (heterogeneity, test of
+        moderators, coefficient table with significance stars); ``print(res)`` shows it.
+        """
+        from ._print import rma_text
+
+        return rma_text(self, digits=digits)
 
     def __repr__(self) -> str:
         return self.summary()

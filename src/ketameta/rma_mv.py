@@ -48,7 +48,6 @@ from ._dist import chi2_ppf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._linalg import check_full_rank
 from ._mv_structure import (
     _codes,
-    _fmt_p,
     _name,
     _optimise,
     _rows_of,
@@ -230,27 +229,12 @@ class RMAMVResult(Result):
         )
 
     def summary(self, digits: int = 4) -> str:
-        """Text summary laid out like metafor's ``print.rma.mv``."""
-        f = f"{{:.{digits}f}}"
-        lines = [f"Multivariate Meta-Analysis Model (k = {self.k}; method: {self.method})", "",
-                 "Variance Components:", "",
-                 self.variance_components().to_string(
-                     formatters={"estim": f.format, "sqrt": f.format}),
-                 "",
-                 f"Test for {'Heterogeneity' if self.int_only else 'Residual Heterogeneity'}:",
-                 f"Q{'E' if not self.int_only else ''}(df = {self.k - self.p}) = "
-                 f"{f.format(self.QE)}, {_fmt_p(self.QEp)}"]
-        if not self.int_only:
-            if self.dfs is None:
-                lines.append(f"Test of Moderators: QM(df = {self.QMdf[0]}) = "
-                             f"{f.format(self.QM)}, {_fmt_p(self.QMp)}")
-            else:
-                lines.append(f"Test of Moderators: F(df1 = {self.QMdf[0]}, df2 = "
-                             f"{self.QMdf[1]}) = {f.format(self.QM)}, {_fmt_p(self.QMp)}")
-        lines += ["", "Model Results:", self.to_frame().to_string(float_format=f.format)]
-        if self.omitted:
-            lines += ["", f"{len(self.omitted)} row(s) with missing values omitted: {self.omitted}"]
-        return "\n".join(lines)
+        """Text summary laid out like metafor's ``print.rma.mv`` (variance components,
+        heterogeneity, test of moderators, coefficient table); ``print(res)`` shows it.
+        """
+        from ._print import rma_text
+
+        return rma_text(self, digits=digits)
 
     def __repr__(self) -> str:
         return self.summary()

@@ -157,32 +157,15 @@ class RobustResult(Result):
         )
 
     def summary(self, digits: int = 4) -> str:
-        """Text summary laid out like metafor's ``print.robust.rma``."""
-        f = f"{{:.{digits}f}}"
-        sz = self.cluster_sizes
-        how = ("Satterthwaite approx" if self.adjust == "CR2" else "residual method")
-        lines = [
-            f"Cluster-robust inference ({self.model}; k = {self.k})",
-            "",
-            f"Number of estimates:   {self.k}",
-            f"Number of clusters:    {self.n_clusters}",
-            "Estimates per cluster: "
-            + (f"{sz.min()}" if sz.min() == sz.max()
-               else f"{sz.min()}-{sz.max()} (mean: {sz.mean():.2f}, median: {np.median(sz):g})"),
-            "",
-        ]
-        if not (self.p == 1 and self.btt == [0]) and len(self.btt):
-            p = "p-val < .0001" if self.QMp < 1e-4 else f"p-val = {self.QMp:.4f}"
-            lines.append(
-                f"Test of Moderators ({self.QMtest}): F(df1 = {self.QMdf[0]:g}, df2 = "
-                f"{self.QMdf[1]:.2f}) = {f.format(self.QM)}, {p}"
-            )
-            lines.append("")
-        lines += ["Model Results:", self.to_frame().to_string(float_format=f.format), "",
-                  f"(var-cov estimator: {self.adjust}, approx t-test and confidence interval, "
-                  f"df: {how})"]
-        lines += [f"Note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        """Text summary laid out like metafor's print of ``robust(res, cluster,
+        clubSandwich = TRUE)``: the model's heterogeneity block, the cluster counts, then the
+        cluster-robust test of moderators and coefficient table (columns marked ``¹``) with the
+        legend naming the estimator and the df method. ``print(res)`` shows it.
+        """
+        from ._print import rma_text
+
+        text = rma_text(self.fit, robust=self, digits=digits)
+        return text + "".join(f"Note: {n}\n" for n in self.notes)
 
     def __repr__(self) -> str:
         return self.summary()

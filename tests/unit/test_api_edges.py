@@ -85,4 +85,4 @@ def test_print_shows_small_p_values_as_metafor_does():
     text = res.summary()
     assert "QM(df = 1) = 16.3535, p-val < .0001" in text
     assert " <.0001 " in text and "0.0000 " not in text  # the coefficient table
-    assert text.splitlines()[0].startswith("Mixed-Effects Model (k = 13; tau^2 estimator: REML)")
+    assert text.splitlines()[1].startswith("Mixed-Effects Model (k = 13; tau^2 estimator: REML)")
