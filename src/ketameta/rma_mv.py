@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from ._design import align_inputs, from_data
 from ._design import design_matrix as _design
 from ._dist import chi2_ppf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._linalg import check_full_rank
@@ -55,7 +56,7 @@ from ._mv_structure import (
     _v_blocks,
     log,
 )
-from ._result import Result, floats, num
+from ._result import Result, floats, num, percent_level
 from .confint import confint
 from .errors import ModelError
 from .predict import newmods_matrix, predict, prediction_frame
@@ -70,6 +71,15 @@ METHODS_MV = ("REML", "ML")
 TESTS_MV = ("z", "t")
 
 
+
+
+def _column(data, name, what):
+    """``data[name]`` when ``name`` is a column name of ``data``, else ``name`` unchanged."""
+    if not isinstance(name, str):
+        return name
+    if not isinstance(data, pd.DataFrame) or name not in data.columns:
+        raise ModelError(f"{what} names column {name!r}, which data does not have.")
+    return data[name]
 
 
 # ------------------------------------------------------------------------------------------
@@ -219,6 +229,13 @@ class RMAMVResult(Result):
             df.insert(3, "df", self.dfs)
         return df
 
+    def glance(self) -> pd.DataFrame:
+        """One row of fit statistics, with the variance components as ``sigma2_1, sigma2_2``."""
+        out = super().glance()
+        for i, s2 in enumerate(self.sigma2, 1):
+            out[f"sigma2_{i}"] = float(s2)
+        return out
+
     def variance_components(self) -> pd.DataFrame:
         """Table of the variance components (``estim, sqrt, nlvls, fixed, factor``)."""
         return pd.DataFrame(
@@ -263,6 +280,7 @@ def rma_mv(
     btt=None,
     sigma2=None,
     na_action="omit",
+    data=None,
 ):
     """Fit a three-level meta-analytic model (metafor's ``rma.mv`` with ``~ 1 | cluster/effect``).
 
@@ -285,7 +303,7 @@ def rma_mv(
         ``"z"``: Wald z tests and a chi^2 omnibus test; ``"t"``: t and F tests with ``k - p``
         df (metafor's ``dfs="residual"``).
     level : float
-        Confidence level in percent.
+        Confidence level in percent (95), or as a proportion (0.95), as metafor reads it.
     intercept : bool
         Add an intercept column.
     V : dict, list of 2-D arrays, or 2-D array, optional
@@ -312,6 +330,11 @@ def rma_mv(
     na_action : {"omit", "fail"}
         Rows with missing ``yi``, ``vi``, moderator or cluster values are dropped with a logged
         warning (listed in ``result.omitted``), or raise.
+    data : DataFrame, optional
+        Where column names are looked up: ``yi`` (or a formula ``"yi ~ dose + bipolar"``,
+        treatment coding for categorical terms), ``vi``, ``mods`` (column names or ``"~ ..."``),
+        ``cluster`` and ``id``, as in :func:`ketameta.rma`. A named column names its variance
+        component.
 
     Returns
     -------
@@ -374,10 +397,13 @@ def rma_mv(
     test = str(test).lower()
     if test not in TESTS_MV:
         raise ModelError(f"Unknown test {test!r} for rma_mv; use one of {TESTS_MV}.")
-    if not (0 < float(level) < 100):
-        raise ModelError(f"level must be a percentage between 0 and 100, got {level!r}.")
+    level = percent_level(level)
     if na_action not in ("omit", "fail"):
         raise ModelError(f"na_action must be 'omit' or 'fail', got {na_action!r}.")
+    if data is not None:
+        cluster, id = (_column(data, c, n) for c, n in ((cluster, "cluster"), (id, "id")))
+    yi, vi, mods, intercept = from_data(yi, vi, mods, data, intercept)
+    yi, vi, mods = align_inputs(yi, vi, mods)
 
     y = np.asarray(yi, dtype=float).ravel()
     k_all = y.size
@@ -640,7 +666,7 @@ def confint_rma_mv(fit: RMAMVResult, level=None) -> RMAMVConfint:
     fit : RMAMVResult
         A fitted model (with both components estimated).
     level : float, optional
-        Confidence level in percent (default: the fit's).
+        Confidence level in percent, or as a proportion (default: the fit's).
 
     Returns
     -------
@@ -652,7 +678,7 @@ def confint_rma_mv(fit: RMAMVResult, level=None) -> RMAMVConfint:
     ``confint.rma`` documentation; Konstantopoulos 2011): sigma^2.1 0.0222-0.2072, sigma^2.2
     0.0163-0.0628.
     """
-    level = fit.level if level is None else float(level)
+    level = fit.level if level is None else percent_level(level)
     if not (0 < level < 100):
         raise ModelError(f"level must be a percentage between 0 and 100, got {level!r}.")
     struct = fit._struct

@@ -45,7 +45,7 @@ import pandas as pd
 from scipy import linalg
 
 from ._dist import f_sf, t_isf, t_sf
-from ._result import Result, floats, num
+from ._result import Result, floats, num, percent_level
 from .errors import ModelError
 from .predict import newmods_matrix, predict, prediction_frame
 from .rma import RMAResult
@@ -229,7 +229,8 @@ def robust(fit, cluster, adjust="CR2", level=None):
         ``robust(x, cluster)``, ``n / (n - p)`` factor and ``n - p`` df. ``"CR0"``: no factor,
         ``n - p`` df (metafor's ``adjust=FALSE``).
     level : float, optional
-        Confidence level in percent (default: the fit's).
+        Confidence level in percent, or as a proportion (0.95), as metafor reads it (default:
+        the fit's).
 
     Returns
     -------
@@ -287,9 +288,7 @@ def robust(fit, cluster, adjust="CR2", level=None):
         raise ModelError(
             f"robust() needs a result of rma() or rma_mv(); got {type(fit).__name__}."
         )
-    level = fit.level if level is None else float(level)
-    if not (0 < level < 100):
-        raise ModelError(f"level must be a percentage between 0 and 100, got {level!r}.")
+    level = fit.level if level is None else percent_level(level)
 
     codes = _cluster_codes(cluster, fit)
     n = int(codes.max()) + 1
@@ -491,7 +490,7 @@ def predict_robust(res: RobustResult, newmods=None, level=None, transf=None):
     if fit is None:
         raise ModelError("this robust result does not keep its model; refit it with ketameta.robust")
     Xn = newmods_matrix(fit, newmods)
-    lvl = res.level if level is None else float(level)
+    lvl = res.level if level is None else percent_level(level)
     a = 1 - lvl / 100
     pred = Xn @ res.beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vb, Xn))
