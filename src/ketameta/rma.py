@@ -263,6 +263,22 @@ def _fmt_p(p):
     return "<.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+def metafor_control(control):
+    """``control`` of :func:`rma` as a dict (``None``: solve to rounding level)."""
+    if control is None:
+        return None
+    if isinstance(control, str):
+        if control.lower() != "metafor":
+            raise ModelError(f"control must be 'metafor' or a dict, got {control!r}.")
+        return {"threshold": 1e-5, "maxiter": 100}
+    if not isinstance(control, dict) or set(control) - {"threshold", "maxiter"}:
+        raise ModelError(f"control takes the keys 'threshold' and 'maxiter', got {control!r}.")
+    out = {"threshold": float(control.get("threshold", 1e-5)), "maxiter": int(control.get("maxiter", 100))}
+    if not out["threshold"] > 0 or out["maxiter"] < 1:
+        raise ModelError(f"control needs threshold > 0 and maxiter >= 1, got {control!r}.")
+    return out
+
+
 def _normalise_method(method):
     m = str(method).upper()
     m = _tau2.ALIASES.get(m, m)
@@ -293,6 +309,7 @@ def rma(
     na_action="omit",
     r2=True,
     data=None,
+    control=None,
 ):
     """Fit an equal-, random- or mixed-effects meta-analytic model (metafor's ``rma``).
 
@@ -338,6 +355,13 @@ def rma(
         Compute R^2 for mixed-effects models (needs one extra intercept-only fit).
     data : DataFrame, optional
         Where the column names and the formula of ``yi``, ``vi`` and ``mods`` are looked up.
+    control : dict or "metafor", optional
+        By default the REML, ML, PM and EB estimates are solved to rounding level. With
+        ``control={"threshold": t, "maxiter": m}`` the REML, ML and EB estimates stop where
+        metafor's Fisher scoring stops (from the HE estimate, until a step changes tau^2 by at
+        most ``t``); ``"metafor"`` is metafor's default control (``threshold = 1e-5``,
+        ``maxiter = 100``), for reproducing metafor results computed with its defaults (as
+        its ``trimfill`` does). Other estimators are unaffected.
 
     Returns
     -------
@@ -382,6 +406,7 @@ def rma(
     level = percent_level(level)
     if na_action not in ("omit", "fail"):
         raise ModelError(f"na_action must be 'omit' or 'fail', got {na_action!r}.")
+    control = metafor_control(control)
     yi, vi, mods, intercept = from_data(yi, vi, mods, data, intercept)
     yi, vi, mods = align_inputs(yi, vi, mods)
     y = np.asarray(yi, dtype=float).ravel()
@@ -471,7 +496,7 @@ def rma(
         else:
             mom = (Moments(y, v, X, intercept_col=0 if intercept else -1)
                    if method in _tau2.ITERATIVE else None)
-        t2, se_t2, est_info = _tau2.estimate(method, y, v, X, mom)
+        t2, se_t2, est_info = _tau2.estimate(method, y, v, X, mom, control=control)
         info.update(est_info)
         return _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_all,
                        omitted, slab, info, r2, mom)
