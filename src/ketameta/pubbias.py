@@ -411,12 +411,15 @@ class TrimfillResult(Result):
                             index=pd.Index(self.slab, name="study"))
 
     def __repr__(self) -> str:
-        lines = [f"Estimated number of missing studies on the {self.side} side: {self.k0} "
-                 f"(SE = {self.se_k0:.4f})"]
+        """Printed as metafor prints a trimfill result: k0 (and the R0 test), then the filled-in model."""
+        from ._print import fcf, pval
+
+        se = "NA" if not math.isfinite(self.se_k0) else fcf(self.se_k0, 4)
+        lines = ["", f"Estimated number of missing studies on the {self.side} side: {self.k0} (SE = {se})"]
         if self.estimator == "R0":
-            lines.append(f"Test of H0: no missing studies on the {self.side} side:      "
-                         f"p-val = {_fmt_p(self.p_k0)}")
-        return "\n".join(lines) + "\n\n" + self.fit.summary()
+            lines.append(f"Test of H0: no missing studies on the {self.side} side:     "
+                         + " " * len(str(self.k0)) + f"p-val {pval(self.p_k0, 4, True, ' ')}")
+        return "\n".join(lines) + "\n" + self.fit.summary()
 
 
 def _ranks_first(x):

@@ -130,3 +130,9 @@ def test_print_robust_rma_uni_matches_metafor(name, adjust):
     _compare(str(rob), expected)
     notes = [x for x in str(rob).splitlines() if x.startswith("Note: ")]
     assert len(notes) == (1 if adjust == "CR2" else 0)  # Satterthwaite df 2.49 and 2.51
+
+
+def test_print_trimfill_matches_metafor():
+    inp, expected = _case("bcg_REML_trimfill")
+    out = km.trimfill(km.rma(inp["yi"], inp["vi"]), control="metafor")
+    _compare(repr(out), expected)

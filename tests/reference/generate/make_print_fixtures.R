@@ -57,3 +57,6 @@ write_case("bangertdrowns2004_length_CR2", robust(res, cluster = b$grade, clubSa
            list(method = "REML", test = "z", mods = "~ length", robust = "CR2"))
 write_case("bangertdrowns2004_length_CR1", robust(res, cluster = b$grade), bin,
            list(method = "REML", test = "z", mods = "~ length", robust = "CR1"))
+# trim and fill (metafor refits with its default control inside trimfill)
+write_case("bcg_REML_trimfill", trimfill(rma(yi, vi, data = d, control = ctl)), bcg,
+           list(method = "REML", test = "z", trimfill = TRUE))
