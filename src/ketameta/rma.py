@@ -345,8 +345,8 @@ def rma(
         (all coefficients in an intercept-only or no-intercept model).
     tau2 : float, optional
         Fix tau^2 at this value instead of estimating it.
-    slab : sequence of str, optional
-        Study labels, kept for outputs.
+    slab : sequence of str or str, optional
+        Study labels, kept for outputs (``km.forest``); with ``data``, a column name.
     na_action : {"omit", "fail"}
         Rows with a missing ``yi``, ``vi`` or moderator are dropped (and listed in
         ``result.omitted``, with a logged warning), as metafor's default ``na.omit``; with
@@ -407,8 +407,16 @@ def rma(
     if na_action not in ("omit", "fail"):
         raise ModelError(f"na_action must be 'omit' or 'fail', got {na_action!r}.")
     control = metafor_control(control)
+    if isinstance(slab, str):
+        if not isinstance(data, pd.DataFrame) or slab not in data.columns:
+            raise ModelError(f"slab names column {slab!r}, which data does not have (pass data=).")
+        slab = data[slab]
     yi, vi, mods, intercept = from_data(yi, vi, mods, data, intercept)
     yi, vi, mods = align_inputs(yi, vi, mods)
+    if isinstance(slab, pd.Series):
+        slab = [str(s) for s in slab]
+        if len(slab) != len(yi):
+            raise ModelError(f"slab has {len(slab)} labels but there are {len(yi)} effect sizes.")
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     k_all = y.size

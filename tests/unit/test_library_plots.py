@@ -79,3 +79,12 @@ def test_funnel_draws_the_estimate_or_the_residuals():
     x, _ = ax.collections[-1].get_offsets().T
     np.testing.assert_allclose(x, YI - reg.X @ reg.beta)
     assert ax.get_xlabel() == "Residual value"
+
+
+def test_study_labels_from_a_column_of_data():
+    d = DF.assign(author=SLAB)
+    res = km.rma("yi", "vi", data=d, slab="author")
+    assert res.slab == SLAB
+    assert [t for t in _texts(km.forest(res)) if t.startswith("Author")] == SLAB
+    with pytest.raises(km.ModelError, match="slab names column 'nope'"):
+        km.rma("yi", "vi", data=d, slab="nope")
