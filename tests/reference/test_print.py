@@ -64,6 +64,7 @@ def _bcg(inp):
     ("bcg_EE_z", "EE", "z", None),
     ("bcg_REML_z_ablat", "REML", "z", "ablat"),
     ("bcg_REML_knha_ablat", "REML", "knha", "ablat"),
+    ("bcg_EE_z_ablat", "EE", "z", "ablat"),
 ])
 def test_print_rma_matches_metafor(name, method, test, mods):
     inp, expected = _case(name)

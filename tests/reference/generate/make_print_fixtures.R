@@ -32,6 +32,8 @@ write_case("bcg_REML_z_ablat", rma(yi, vi, mods = ~ ablat, data = d, control = c
            list(method = "REML", test = "z", mods = "~ ablat"))
 write_case("bcg_REML_knha_ablat", rma(yi, vi, mods = ~ ablat, data = d, test = "knha", control = ctl), bcg,
            list(method = "REML", test = "knha", mods = "~ ablat"))
+write_case("bcg_EE_z_ablat", rma(yi, vi, mods = ~ ablat, data = d, method = "EE"), bcg,
+           list(method = "EE", test = "z", mods = "~ ablat"))
 # a categorical moderator (treatment coding, reference level "alternate"): the table is wider
 # than 80 characters, so R wraps its columns
 write_case("bcg_REML_knha_ablat_alloc", rma(yi, vi, mods = ~ ablat + alloc, data = d, test = "knha", control = ctl),
