@@ -5,7 +5,8 @@ ones at once: :func:`rma_batch`), inference and
 diagnostics (:func:`predict`, :func:`confint`, :func:`permutest`, :func:`leave1out`,
 :func:`influence`, :func:`cumul`, :func:`regtest`, :func:`trimfill`), multilevel models
 (:func:`rma_mv`), cluster-robust inference (:func:`robust`) and Bayesian random-effects
-meta-analysis by numerical integration (:func:`bayesmeta`). Every function is checked against
+meta-analysis by numerical integration (:func:`bayesmeta`); :func:`forest` and :func:`funnel`
+plot a fitted model. Every function is checked against
 metafor outputs and published worked examples (see ``tests/reference``).
 """
 
@@ -27,6 +28,28 @@ from .timecourse import TimecourseResult, timecourse
 
 __version__ = "0.1.0"
 
+
+def forest(res, **kwargs):
+    """Forest plot of a fitted model (metafor's ``forest(res)``); returns a matplotlib Figure.
+
+    See :func:`ketameta.outputs.plots.forest_of` for the options (``transf=np.exp`` for log
+    ratios, ``xlabel``, ``width``, ...). matplotlib is imported only when a plot is drawn.
+    """
+    from .outputs.plots import forest_of
+
+    return forest_of(res, **kwargs)
+
+
+def funnel(res, **kwargs):
+    """Contour-enhanced funnel plot of a fitted model (metafor's ``funnel(res)``).
+
+    See :func:`ketameta.outputs.plots.funnel_of` for the options.
+    """
+    from .outputs.plots import funnel_of
+
+    return funnel_of(res, **kwargs)
+
+
 __all__ = [
     "convert", "confint", "ConfintResult", "escalc", "hedges_correction", "MEASURES",
     "permutest", "PermutestResult", "predict", "rma", "RMAResult", "METHODS", "TESTS",
@@ -36,5 +59,5 @@ __all__ = [
     "regtest", "ranktest", "trimfill", "RegtestResult", "RanktestResult", "TrimfillResult",
     "rma_mv", "RMAMVResult", "confint_rma_mv", "RMAMVConfint", "robust", "RobustResult",
     "SmallDfWarning", "horizon", "HorizonResult", "timecourse", "TimecourseResult",
-    "bayesmeta", "BayesmetaResult",
+    "bayesmeta", "BayesmetaResult", "forest", "funnel",
 ]

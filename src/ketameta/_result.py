@@ -73,15 +73,20 @@ class Result:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     def tidy(self) -> pd.DataFrame:
-        """One row per coefficient: term, estimate, se, statistic, p_value, ci_lb, ci_ub."""
+        """One row per coefficient: ``term, estimate, se, statistic, p, ci_lb, ci_ub, df``.
+
+        ``statistic`` is the z or t statistic of the model's test, ``p`` its two-sided p-value,
+        ``df`` the degrees of freedom of a t test (NaN for a z test); the names follow broom's
+        ``tidy`` and the issue's convention (statsmodels' ``summary_frame`` holds the same).
+        """
         frame = self.to_frame()  # type: ignore[attr-defined]
         stat = "zval" if "zval" in frame.columns else "tval"
-        out = pd.DataFrame({
-            "term": list(frame.index), "estimate": frame["estimate"].to_numpy(),
+        df = frame["df"].to_numpy(dtype=float) if "df" in frame.columns else np.full(len(frame), np.nan)
+        return pd.DataFrame({
+            "term": [str(t) for t in frame.index], "estimate": frame["estimate"].to_numpy(),
             "se": frame["se"].to_numpy(), "statistic": frame[stat].to_numpy(),
-            "p_value": frame["pval"].to_numpy(), "ci_lb": frame["ci_lb"].to_numpy(),
-            "ci_ub": frame["ci_ub"].to_numpy()})
-        return out
+            "p": frame["pval"].to_numpy(), "ci_lb": frame["ci_lb"].to_numpy(),
+            "ci_ub": frame["ci_ub"].to_numpy(), "df": df})
 
     def glance(self) -> pd.DataFrame:
         """One row of fit statistics (the scalar entries of :meth:`to_dict`)."""

@@ -146,8 +146,49 @@ def _se_from_quadratic(fit: WFit, tau2, d_v):
     return 2.0 * fit.trPDPD(d_v) + 4.0 * t * fit.trPPD(d_v) + 2.0 * t * t * fit.trPDPD()
 
 
-def estimate(method, y, v, X, mom=None, want_se=True):
+def _metafor_scoring(method, y, v, X, threshold=1e-5, maxiter=100):
+    """Fisher scoring as metafor iterates for REML, ML and EB (``rma.uni`` with ``control``).
+
+    Fisher scoring from the Hedges (HE) estimate, step ``(y'PPy - tr P) / tr(PP)`` (REML),
+    ``(y'PPy - sum w) / sum w^2`` (ML) or ``(y'Py k/(k-p) - k) / sum w`` (EB), halved while it
+    would cross 0, stopped when a step changes tau^2 by at most ``threshold`` (metafor's default
+    1e-5, at most ``maxiter`` = 100 steps). Returns ``(tau2, iterations)``.
+    """
+    k, p = X.shape
+    ols = WFit(y, np.ones(k), X)
+    tau2 = max(0.0, (float(ols.e @ ols.e) - ols.trPD(v)) / (k - p))
+    change, it = math.inf, 0
+    while change > threshold:
+        it += 1
+        if it > maxiter:
+            raise ModelError(f"Fisher scoring ({method}) did not converge in {maxiter} iterations "
+                             f"(threshold {threshold:g}); raise maxiter or the threshold.")
+        old = tau2
+        w = 1.0 / (v + tau2)
+        f = WFit(y, w, X)
+        if method == "REML":
+            adj = (f.ypp() - f.trP()) / f.trPDPD()
+        elif method == "ML":
+            adj = (f.ypp() - float(w.sum())) / float((w * w).sum())
+        else:  # EB
+            adj = (f.rss() * k / (k - p) - k) / float(w.sum())
+        while tau2 + adj < 0:
+            adj /= 2
+        tau2 += adj
+        change = abs(old - tau2)
+    return max(0.0, tau2), it
+
+
+#: Estimators for which ``control`` selects metafor's Fisher scoring.
+SCORING = ("REML", "ML", "EB")
+
+
+def estimate(method, y, v, X, mom=None, want_se=True, control=None):
     """Estimate tau^2 with ``method``; return ``(tau2, se_tau2, info)``.
+
+    With ``control`` (a dict with ``threshold`` and optionally ``maxiter``) the REML, ML and EB
+    estimates stop where metafor's Fisher scoring stops (:func:`_metafor_scoring`) instead of
+    being solved to rounding level.
 
     The iterative estimators (ML, REML, PM, EB) evaluate their estimating equations from the
     moment sums of ``mom`` (a :class:`ketameta._linalg.Moments` of ``(y, v, X)``, built here
@@ -197,8 +238,11 @@ def estimate(method, y, v, X, mom=None, want_se=True):
         # Newton steps on f(t) (t + c)^a with c the harmonic mean of v (= k / sum(1/v), from
         # the equal-effects fit's sums)
         shape = (2.0 if ml else 1.0, k / mom.at(0.0, 3 if ml else 2).sw)
-        tau2, it = solve_decreasing(None, None, start, f"{method} estimator", scale, fdf=fdf,
-                                    shape=shape)
+        if control is not None and method in SCORING:
+            tau2, it = _metafor_scoring(method, y, v, X, **control)
+        else:
+            tau2, it = solve_decreasing(None, None, start, f"{method} estimator", scale, fdf=fdf,
+                                        shape=shape)
         info["iterations"] = it
         if not want_se:
             return tau2, float("nan"), info

@@ -232,14 +232,17 @@ class BayesmetaResult(Result):
         return df
 
     def tidy(self) -> pd.DataFrame:
-        """One row per parameter (mu, tau, theta_new): ``term, estimate`` (posterior median),
-        ``mean, sd, ci_lb, ci_ub`` (the fit's credible interval).
+        """One row per parameter (mu, tau, theta_new), with the columns of every result's
+        ``tidy()``: ``term, estimate`` (posterior median), ``se`` (posterior sd), ``statistic``
+        and ``p`` (NaN: a posterior has no test statistic; see :meth:`pposterior`), ``ci_lb,
+        ci_ub`` (the fit's credible interval), ``df`` (NaN), and ``mean`` (posterior mean).
         """
         rows = []
         for term, p in (("mu", "mu"), ("tau", "tau"), ("theta_new", "theta")):
             t = self._table[p]
-            rows.append({"term": term, "estimate": t["median"], "mean": t["mean"],
-                         "sd": t["sd"], "ci_lb": t["lower"], "ci_ub": t["upper"]})
+            rows.append({"term": term, "estimate": t["median"], "se": t["sd"],
+                         "statistic": math.nan, "p": math.nan, "ci_lb": t["lower"],
+                         "ci_ub": t["upper"], "df": math.nan, "mean": t["mean"]})
         return pd.DataFrame(rows)
 
     def glance(self) -> pd.DataFrame:

@@ -411,12 +411,15 @@ class TrimfillResult(Result):
                             index=pd.Index(self.slab, name="study"))
 
     def __repr__(self) -> str:
-        lines = [f"Estimated number of missing studies on the {self.side} side: {self.k0} "
-                 f"(SE = {self.se_k0:.4f})"]
+        """Printed as metafor prints a trimfill result: k0 (and the R0 test), then the filled-in model."""
+        from ._print import fcf, pval
+
+        se = "NA" if not math.isfinite(self.se_k0) else fcf(self.se_k0, 4)
+        lines = ["", f"Estimated number of missing studies on the {self.side} side: {self.k0} (SE = {se})"]
         if self.estimator == "R0":
-            lines.append(f"Test of H0: no missing studies on the {self.side} side:      "
-                         f"p-val = {_fmt_p(self.p_k0)}")
-        return "\n".join(lines) + "\n\n" + self.fit.summary()
+            lines.append(f"Test of H0: no missing studies on the {self.side} side:     "
+                         + " " * len(str(self.k0)) + f"p-val {pval(self.p_k0, 4, True, ' ')}")
+        return "\n".join(lines) + "\n" + self.fit.summary()
 
 
 def _ranks_first(x):
@@ -426,7 +429,7 @@ def _ranks_first(x):
     return r
 
 
-def trimfill(res, side=None, estimator="L0", maxiter=100) -> TrimfillResult:
+def trimfill(res, side=None, estimator="L0", maxiter=100, control=None) -> TrimfillResult:
     """Trim and fill (Duval & Tweedie 2000): estimate and impute missing studies.
 
     Parameters
@@ -443,6 +446,12 @@ def trimfill(res, side=None, estimator="L0", maxiter=100) -> TrimfillResult:
         H0: no missing studies (``p_k0 = 0.5^(k0 + 1)``).
     maxiter : int
         Maximum number of trim-and-fill iterations.
+    control : dict or "metafor", optional
+        Convergence control of every fit inside trim and fill (see :func:`ketameta.rma`).
+        Default: converged fits. ``control="metafor"`` stops the REML/ML/EB fits where
+        metafor's default control stops them (threshold 1e-5), which is what metafor's
+        ``trimfill`` does whatever the model's control; it then reproduces metafor's beta, se
+        and tau^2 at 1e-6 (``tests/reference/test_metafor_diagnostics.py``).
 
     Returns
     -------
@@ -469,10 +478,11 @@ def trimfill(res, side=None, estimator="L0", maxiter=100) -> TrimfillResult:
     (``2 b - y_i``, same ``v_i``) and the model is refitted. The SEs of k0 are Duval & Tweedie's
     (as metafor computes them, from the last iteration).
 
-    Differences from metafor: every fit here is converged to rounding level, whereas metafor's
-    trimfill fits with its default convergence threshold (1e-5 on tau^2 for REML/ML), so
-    tau^2, beta and se of the refit can differ from metafor's in the 4th-6th significant digit
-    (exactly reproduced when the same stopping rule is emulated; see ``tests/reference``).
+    Differences from metafor: by default every fit here is converged to rounding level, whereas
+    metafor's trimfill fits with its default convergence threshold (1e-5 on tau^2 for REML/ML),
+    so tau^2, beta and se of the refit can differ from metafor's in the 4th-6th significant
+    digit (2.6e-4 relative on tau^2 for dat.molloy2014); ``control="metafor"`` reproduces
+    metafor's stopping rule and its numbers.
     metafor refits the augmented data with test="z" and level=95 whatever the model used;
     here the model's test and level are kept. A fixed tau^2 is, as in metafor, not kept
     (tau^2 is re-estimated with the model's method).
@@ -503,7 +513,7 @@ def trimfill(res, side=None, estimator="L0", maxiter=100) -> TrimfillResult:
 
     if side is None:
         try:
-            slope = rma(y0, v0, mods=np.sqrt(v0), method=method, r2=False).beta[1]
+            slope = rma(y0, v0, mods=np.sqrt(v0), method=method, r2=False, control=control).beta[1]
         except ModelError as exc:
             raise ModelError(
                 f"Could not choose the side automatically (the regression of yi on sqrt(vi) "
@@ -527,7 +537,7 @@ def trimfill(res, side=None, estimator="L0", maxiter=100) -> TrimfillResult:
         if it > maxiter:
             raise ModelError(f"Trim and fill did not converge in {maxiter} iterations "
                              "(k0 keeps changing); increase maxiter.")
-        beta = float(rma(ys[:k - k0], vs[:k - k0], method=method, r2=False).beta[0])
+        beta = float(rma(ys[:k - k0], vs[:k - k0], method=method, r2=False, control=control).beta[0])
         yc = ys - beta
         signed = np.sign(yc) * _ranks_first(np.abs(yc))
         if estimator == "R0":
@@ -560,7 +570,7 @@ def trimfill(res, side=None, estimator="L0", maxiter=100) -> TrimfillResult:
         filled_v = vs[k - k0:]
         yf = np.concatenate([y0, filled_y])
         vf = np.concatenate([v0, filled_v])
-        fit = rma(yf, vf, method=method, test=res.test, level=res.level)
+        fit = rma(yf, vf, method=method, test=res.test, level=res.level, control=control)
         fill = np.r_[np.zeros(k, bool), np.ones(k0, bool)]
         slab = labels + [f"Filled {j}" for j in range(1, k0 + 1)]
     else:

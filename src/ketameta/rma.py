@@ -227,43 +227,12 @@ class RMAResult(Result):
         return df
 
     def summary(self, digits: int = 4) -> str:
-        """Text summary laid out like metafor's ``print.rma.uni``."""
-        f = f"{{:.{digits}f}}"
-        est = self.method if self.method != "EE" else None
-        head = f"{self.model_label} (k = {self.k}" + (f"; tau^2 estimator: {est})" if est else ")")
-        lines = [head, ""]
-        if self.method != "EE":
-            what = "total" if self.int_only else "residual"
-            lines.append(
-                f"tau^2 (estimated amount of {what} heterogeneity): {f.format(self.tau2)}"
-                + (f" (SE = {f.format(self.se_tau2)})" if math.isfinite(self.se_tau2) else "")
-            )
-            lines.append(f"tau (square root of estimated tau^2 value): {f.format(self.tau)}")
-        lines.append(f"I^2: {self.I2:.2f}%   H^2: {self.H2:.2f}")
-        if self.R2 is not None:
-            lines.append(f"R^2 (amount of heterogeneity accounted for): {self.R2:.2f}%")
-        lines += [
-            "",
-            f"Test for {'Heterogeneity' if self.int_only else 'Residual Heterogeneity'}: "
-            f"Q{'E' if not self.int_only else ''}(df = {self.k - self.p}) = {f.format(self.QE)}, "
-            f"p-val {_p_eq(self.QEp)}",
-        ]
-        if not self.int_only:
-            if self.dfs is None:
-                lines.append(
-                    f"Test of Moderators: QM(df = {self.QMdf[0]}) = {f.format(self.QM)}, "
-                    f"p-val {_p_eq(self.QMp)}"
-                )
-            else:
-                lines.append(
-                    f"Test of Moderators: F(df1 = {self.QMdf[0]}, df2 = {self.QMdf[1]}) = "
-                    f"{f.format(self.QM)}, p-val {_p_eq(self.QMp)}"
-                )
-        lines += ["", "Model Results:", self.to_frame().to_string(float_format=f.format,
-                                                                   formatters={"pval": _fmt_p})]
-        if self.omitted:
-            lines += ["", f"{len(self.omitted)} row(s) with missing values omitted: {self.omitted}"]
-        return "\n".join(lines)
+        """Text summary laid out like metafor's ``print.rma.uni`` (heterogeneity, test of
+        moderators, coefficient table with significance stars); ``print(res)`` shows it.
+        """
+        from ._print import rma_text
+
+        return rma_text(self, digits=digits)
 
     def __repr__(self) -> str:
         return self.summary()
@@ -292,6 +261,22 @@ def _fmt_p(p):
     if p is None or not math.isfinite(p):
         return "NA"
     return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def metafor_control(control):
+    """``control`` of :func:`rma` as a dict (``None``: solve to rounding level)."""
+    if control is None:
+        return None
+    if isinstance(control, str):
+        if control.lower() != "metafor":
+            raise ModelError(f"control must be 'metafor' or a dict, got {control!r}.")
+        return {"threshold": 1e-5, "maxiter": 100}
+    if not isinstance(control, dict) or set(control) - {"threshold", "maxiter"}:
+        raise ModelError(f"control takes the keys 'threshold' and 'maxiter', got {control!r}.")
+    out = {"threshold": float(control.get("threshold", 1e-5)), "maxiter": int(control.get("maxiter", 100))}
+    if not out["threshold"] > 0 or out["maxiter"] < 1:
+        raise ModelError(f"control needs threshold > 0 and maxiter >= 1, got {control!r}.")
+    return out
 
 
 def _normalise_method(method):
@@ -324,6 +309,7 @@ def rma(
     na_action="omit",
     r2=True,
     data=None,
+    control=None,
 ):
     """Fit an equal-, random- or mixed-effects meta-analytic model (metafor's ``rma``).
 
@@ -359,8 +345,8 @@ def rma(
         (all coefficients in an intercept-only or no-intercept model).
     tau2 : float, optional
         Fix tau^2 at this value instead of estimating it.
-    slab : sequence of str, optional
-        Study labels, kept for outputs.
+    slab : sequence of str or str, optional
+        Study labels, kept for outputs (``km.forest``); with ``data``, a column name.
     na_action : {"omit", "fail"}
         Rows with a missing ``yi``, ``vi`` or moderator are dropped (and listed in
         ``result.omitted``, with a logged warning), as metafor's default ``na.omit``; with
@@ -369,6 +355,13 @@ def rma(
         Compute R^2 for mixed-effects models (needs one extra intercept-only fit).
     data : DataFrame, optional
         Where the column names and the formula of ``yi``, ``vi`` and ``mods`` are looked up.
+    control : dict or "metafor", optional
+        By default the REML, ML, PM and EB estimates are solved to rounding level. With
+        ``control={"threshold": t, "maxiter": m}`` the REML, ML and EB estimates stop where
+        metafor's Fisher scoring stops (from the HE estimate, until a step changes tau^2 by at
+        most ``t``); ``"metafor"`` is metafor's default control (``threshold = 1e-5``,
+        ``maxiter = 100``), for reproducing metafor results computed with its defaults (as
+        its ``trimfill`` does). Other estimators are unaffected.
 
     Returns
     -------
@@ -413,8 +406,17 @@ def rma(
     level = percent_level(level)
     if na_action not in ("omit", "fail"):
         raise ModelError(f"na_action must be 'omit' or 'fail', got {na_action!r}.")
+    control = metafor_control(control)
+    if isinstance(slab, str):
+        if not isinstance(data, pd.DataFrame) or slab not in data.columns:
+            raise ModelError(f"slab names column {slab!r}, which data does not have (pass data=).")
+        slab = data[slab]
     yi, vi, mods, intercept = from_data(yi, vi, mods, data, intercept)
     yi, vi, mods = align_inputs(yi, vi, mods)
+    if isinstance(slab, pd.Series):
+        slab = [str(s) for s in slab]
+        if len(slab) != len(yi):
+            raise ModelError(f"slab has {len(slab)} labels but there are {len(yi)} effect sizes.")
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     k_all = y.size
@@ -502,7 +504,7 @@ def rma(
         else:
             mom = (Moments(y, v, X, intercept_col=0 if intercept else -1)
                    if method in _tau2.ITERATIVE else None)
-        t2, se_t2, est_info = _tau2.estimate(method, y, v, X, mom)
+        t2, se_t2, est_info = _tau2.estimate(method, y, v, X, mom, control=control)
         info.update(est_info)
         return _finish(y, v, X, names, t2, se_t2, method, test, level, intercept, btt, k_all,
                        omitted, slab, info, r2, mom)

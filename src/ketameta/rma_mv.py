@@ -43,12 +43,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from ._design import align_inputs, from_data
 from ._design import design_matrix as _design
 from ._dist import chi2_ppf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._linalg import check_full_rank
 from ._mv_structure import (
     _codes,
-    _fmt_p,
     _name,
     _optimise,
     _rows_of,
@@ -56,7 +56,7 @@ from ._mv_structure import (
     _v_blocks,
     log,
 )
-from ._result import Result, floats, num
+from ._result import Result, floats, num, percent_level
 from .confint import confint
 from .errors import ModelError
 from .predict import newmods_matrix, predict, prediction_frame
@@ -71,6 +71,15 @@ METHODS_MV = ("REML", "ML")
 TESTS_MV = ("z", "t")
 
 
+
+
+def _column(data, name, what):
+    """``data[name]`` when ``name`` is a column name of ``data``, else ``name`` unchanged."""
+    if not isinstance(name, str):
+        return name
+    if not isinstance(data, pd.DataFrame) or name not in data.columns:
+        raise ModelError(f"{what} names column {name!r}, which data does not have.")
+    return data[name]
 
 
 # ------------------------------------------------------------------------------------------
@@ -220,6 +229,13 @@ class RMAMVResult(Result):
             df.insert(3, "df", self.dfs)
         return df
 
+    def glance(self) -> pd.DataFrame:
+        """One row of fit statistics, with the variance components as ``sigma2_1, sigma2_2``."""
+        out = super().glance()
+        for i, s2 in enumerate(self.sigma2, 1):
+            out[f"sigma2_{i}"] = float(s2)
+        return out
+
     def variance_components(self) -> pd.DataFrame:
         """Table of the variance components (``estim, sqrt, nlvls, fixed, factor``)."""
         return pd.DataFrame(
@@ -230,27 +246,12 @@ class RMAMVResult(Result):
         )
 
     def summary(self, digits: int = 4) -> str:
-        """Text summary laid out like metafor's ``print.rma.mv``."""
-        f = f"{{:.{digits}f}}"
-        lines = [f"Multivariate Meta-Analysis Model (k = {self.k}; method: {self.method})", "",
-                 "Variance Components:", "",
-                 self.variance_components().to_string(
-                     formatters={"estim": f.format, "sqrt": f.format}),
-                 "",
-                 f"Test for {'Heterogeneity' if self.int_only else 'Residual Heterogeneity'}:",
-                 f"Q{'E' if not self.int_only else ''}(df = {self.k - self.p}) = "
-                 f"{f.format(self.QE)}, {_fmt_p(self.QEp)}"]
-        if not self.int_only:
-            if self.dfs is None:
-                lines.append(f"Test of Moderators: QM(df = {self.QMdf[0]}) = "
-                             f"{f.format(self.QM)}, {_fmt_p(self.QMp)}")
-            else:
-                lines.append(f"Test of Moderators: F(df1 = {self.QMdf[0]}, df2 = "
-                             f"{self.QMdf[1]}) = {f.format(self.QM)}, {_fmt_p(self.QMp)}")
-        lines += ["", "Model Results:", self.to_frame().to_string(float_format=f.format)]
-        if self.omitted:
-            lines += ["", f"{len(self.omitted)} row(s) with missing values omitted: {self.omitted}"]
-        return "\n".join(lines)
+        """Text summary laid out like metafor's ``print.rma.mv`` (variance components,
+        heterogeneity, test of moderators, coefficient table); ``print(res)`` shows it.
+        """
+        from ._print import rma_text
+
+        return rma_text(self, digits=digits)
 
     def __repr__(self) -> str:
         return self.summary()
@@ -279,6 +280,7 @@ def rma_mv(
     btt=None,
     sigma2=None,
     na_action="omit",
+    data=None,
 ):
     """Fit a three-level meta-analytic model (metafor's ``rma.mv`` with ``~ 1 | cluster/effect``).
 
@@ -301,7 +303,7 @@ def rma_mv(
         ``"z"``: Wald z tests and a chi^2 omnibus test; ``"t"``: t and F tests with ``k - p``
         df (metafor's ``dfs="residual"``).
     level : float
-        Confidence level in percent.
+        Confidence level in percent (95), or as a proportion (0.95), as metafor reads it.
     intercept : bool
         Add an intercept column.
     V : dict, list of 2-D arrays, or 2-D array, optional
@@ -328,6 +330,11 @@ def rma_mv(
     na_action : {"omit", "fail"}
         Rows with missing ``yi``, ``vi``, moderator or cluster values are dropped with a logged
         warning (listed in ``result.omitted``), or raise.
+    data : DataFrame, optional
+        Where column names are looked up: ``yi`` (or a formula ``"yi ~ dose + bipolar"``,
+        treatment coding for categorical terms), ``vi``, ``mods`` (column names or ``"~ ..."``),
+        ``cluster`` and ``id``, as in :func:`ketameta.rma`. A named column names its variance
+        component.
 
     Returns
     -------
@@ -390,10 +397,13 @@ def rma_mv(
     test = str(test).lower()
     if test not in TESTS_MV:
         raise ModelError(f"Unknown test {test!r} for rma_mv; use one of {TESTS_MV}.")
-    if not (0 < float(level) < 100):
-        raise ModelError(f"level must be a percentage between 0 and 100, got {level!r}.")
+    level = percent_level(level)
     if na_action not in ("omit", "fail"):
         raise ModelError(f"na_action must be 'omit' or 'fail', got {na_action!r}.")
+    if data is not None:
+        cluster, id = (_column(data, c, n) for c, n in ((cluster, "cluster"), (id, "id")))
+    yi, vi, mods, intercept = from_data(yi, vi, mods, data, intercept)
+    yi, vi, mods = align_inputs(yi, vi, mods)
 
     y = np.asarray(yi, dtype=float).ravel()
     k_all = y.size
@@ -656,7 +666,7 @@ def confint_rma_mv(fit: RMAMVResult, level=None) -> RMAMVConfint:
     fit : RMAMVResult
         A fitted model (with both components estimated).
     level : float, optional
-        Confidence level in percent (default: the fit's).
+        Confidence level in percent, or as a proportion (default: the fit's).
 
     Returns
     -------
@@ -668,7 +678,7 @@ def confint_rma_mv(fit: RMAMVResult, level=None) -> RMAMVConfint:
     ``confint.rma`` documentation; Konstantopoulos 2011): sigma^2.1 0.0222-0.2072, sigma^2.2
     0.0163-0.0628.
     """
-    level = fit.level if level is None else float(level)
+    level = fit.level if level is None else percent_level(level)
     if not (0 < level < 100):
         raise ModelError(f"level must be a percentage between 0 and 100, got {level!r}.")
     struct = fit._struct

@@ -45,7 +45,7 @@ import pandas as pd
 from scipy import linalg
 
 from ._dist import f_sf, t_isf, t_sf
-from ._result import Result, floats, num
+from ._result import Result, floats, num, percent_level
 from .errors import ModelError
 from .predict import newmods_matrix, predict, prediction_frame
 from .rma import RMAResult
@@ -157,32 +157,15 @@ class RobustResult(Result):
         )
 
     def summary(self, digits: int = 4) -> str:
-        """Text summary laid out like metafor's ``print.robust.rma``."""
-        f = f"{{:.{digits}f}}"
-        sz = self.cluster_sizes
-        how = ("Satterthwaite approx" if self.adjust == "CR2" else "residual method")
-        lines = [
-            f"Cluster-robust inference ({self.model}; k = {self.k})",
-            "",
-            f"Number of estimates:   {self.k}",
-            f"Number of clusters:    {self.n_clusters}",
-            "Estimates per cluster: "
-            + (f"{sz.min()}" if sz.min() == sz.max()
-               else f"{sz.min()}-{sz.max()} (mean: {sz.mean():.2f}, median: {np.median(sz):g})"),
-            "",
-        ]
-        if not (self.p == 1 and self.btt == [0]) and len(self.btt):
-            p = "p-val < .0001" if self.QMp < 1e-4 else f"p-val = {self.QMp:.4f}"
-            lines.append(
-                f"Test of Moderators ({self.QMtest}): F(df1 = {self.QMdf[0]:g}, df2 = "
-                f"{self.QMdf[1]:.2f}) = {f.format(self.QM)}, {p}"
-            )
-            lines.append("")
-        lines += ["Model Results:", self.to_frame().to_string(float_format=f.format), "",
-                  f"(var-cov estimator: {self.adjust}, approx t-test and confidence interval, "
-                  f"df: {how})"]
-        lines += [f"Note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        """Text summary laid out like metafor's print of ``robust(res, cluster,
+        clubSandwich = TRUE)``: the model's heterogeneity block, the cluster counts, then the
+        cluster-robust test of moderators and coefficient table (columns marked ``¹``) with the
+        legend naming the estimator and the df method. ``print(res)`` shows it.
+        """
+        from ._print import rma_text
+
+        text = rma_text(self.fit, robust=self, digits=digits)
+        return text + "".join(f"Note: {n}\n" for n in self.notes)
 
     def __repr__(self) -> str:
         return self.summary()
@@ -246,7 +229,8 @@ def robust(fit, cluster, adjust="CR2", level=None):
         ``robust(x, cluster)``, ``n / (n - p)`` factor and ``n - p`` df. ``"CR0"``: no factor,
         ``n - p`` df (metafor's ``adjust=FALSE``).
     level : float, optional
-        Confidence level in percent (default: the fit's).
+        Confidence level in percent, or as a proportion (0.95), as metafor reads it (default:
+        the fit's).
 
     Returns
     -------
@@ -304,9 +288,7 @@ def robust(fit, cluster, adjust="CR2", level=None):
         raise ModelError(
             f"robust() needs a result of rma() or rma_mv(); got {type(fit).__name__}."
         )
-    level = fit.level if level is None else float(level)
-    if not (0 < level < 100):
-        raise ModelError(f"level must be a percentage between 0 and 100, got {level!r}.")
+    level = fit.level if level is None else percent_level(level)
 
     codes = _cluster_codes(cluster, fit)
     n = int(codes.max()) + 1
@@ -508,7 +490,7 @@ def predict_robust(res: RobustResult, newmods=None, level=None, transf=None):
     if fit is None:
         raise ModelError("this robust result does not keep its model; refit it with ketameta.robust")
     Xn = newmods_matrix(fit, newmods)
-    lvl = res.level if level is None else float(level)
+    lvl = res.level if level is None else percent_level(level)
     a = 1 - lvl / 100
     pred = Xn @ res.beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vb, Xn))

@@ -188,8 +188,10 @@ def test_sanacora_letters_are_separate_entries(ev):
 
 # ---------------------------------------------------------------------------- (4) the sheets validate
 
-def test_sheets_validate_without_errors(ev):
-    assert len(ev.studies) > 0 and len(ev.effects) > 0
+def test_sheets_validate_without_errors(ev, studies, effects):
+    # every row of both sheets is in the validated copy, in order, none dropped or added
+    assert list(ev.effects["effect_id"]) == list(effects["effect_id"])
+    assert list(ev.studies.index) == list(studies["study_id"])
     assert ev.effects["effect_id"].is_unique and ev.studies.index.is_unique
     # only expected kinds of warnings
     for w in ev.warnings:

@@ -9,10 +9,12 @@ are compared at TOL["iterative"] (relative 1e-6; the measured worst gap is ~1e-9
 Trim and fill is the exception: metafor 3.8.1 fits the truncated data and the filled-in data
 with its *default* control (threshold 1e-5 on tau^2), not the model's, so its beta/se/tau2
 stop short of the REML optimum (measured gap of ketameta's converged refit: 2.6e-4 relative
-on tau^2 for dat.molloy2014, 1.2e-6 for dat.bcg). The test reproduces that stopping rule --
-metafor's Fisher scoring from the Hedges start value, stopping when the step is <= 1e-5 --
-inside trimfill and then matches the fixture at 1e-6 (measured: ~1e-14). The converged values
-are pinned by ``test_trimfill_converged_differs_from_metafor_default_control`` (strict xfail).
+on tau^2 for dat.molloy2014, 1.2e-6 for dat.bcg). ``trimfill(res, control="metafor")``
+reproduces that stopping rule -- metafor's Fisher scoring from the Hedges start value, stopping
+when the step is <= 1e-5 -- and then matches the fixture at 1e-6 (measured: ~1e-14); an
+independent re-implementation of that rule in this file checks ``rma(..., control=)`` itself.
+The converged values are pinned by ``test_trimfill_converged_differs_from_metafor_default_control``
+(strict xfail: the documented gap).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import numpy as np
 import pytest
 
 import ketameta as km
-from ketameta import pubbias
 from ketameta._linalg import WFit
 from ketameta.diagnostics import cumul, influence, leave1out
 from ketameta.pubbias import regtest, trimfill
@@ -107,20 +108,6 @@ def _metafor_default_reml_tau2(y, v, threshold=1e-5):
     return tau2
 
 
-@pytest.fixture
-def metafor_default_control(monkeypatch):
-    """Make trimfill's fits stop where metafor's default control stops (REML, no moderators)."""
-    real_rma = pubbias.rma
-
-    def rma_like_metafor(yi, vi, mods=None, method="REML", **kw):
-        if mods is not None or method != "REML" or kw.get("tau2") is not None:
-            return real_rma(yi, vi, mods=mods, method=method, **kw)
-        y, v = np.asarray(yi, float), np.asarray(vi, float)
-        return real_rma(y, v, method=method, tau2=_metafor_default_reml_tau2(y, v), **kw)
-
-    monkeypatch.setattr(pubbias, "rma", rma_like_metafor)
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_trimfill_k0_and_side_match_metafor(name):
     res, exp = _model(name)
@@ -130,12 +117,32 @@ def test_trimfill_k0_and_side_match_metafor(name):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_trimfill_refit_matches_metafor(name, metafor_default_control):
+def test_trimfill_refit_matches_metafor(name):
     res, exp = _model(name)
-    out = trimfill(res)
+    out = trimfill(res, control="metafor")
     assert out.k0 == exp["trimfill"]["k0"] and out.side == exp["trimfill"]["side"]
     for key in ("beta", "se", "tau2"):
         assert_rel(getattr(out, key), exp["trimfill"][key], RTOL, f"{name}: trimfill {key}")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_rma_control_stops_where_metafor_default_control_stops(name):
+    res, _ = _model(name)
+    y, v = np.asarray(res.yi), np.asarray(res.vi)
+    for yy, vv in ((y, v), (y[:-3], v[:-3])):
+        expected = _metafor_default_reml_tau2(yy, vv)
+        assert km.rma(yy, vv, control="metafor").tau2 == pytest.approx(expected, rel=1e-12, abs=1e-15)
+        assert km.rma(yy, vv, control={"threshold": 1e-9}).tau2 == pytest.approx(
+            _metafor_default_reml_tau2(yy, vv, threshold=1e-9), rel=1e-12, abs=1e-15)
+
+
+def test_control_is_validated():
+    res, _ = _model(CASES[0])
+    for bad in ("fast", {"tol": 1}, {"threshold": 0}, {"maxiter": 0}):
+        with pytest.raises(km.ModelError, match="control"):
+            km.rma(res.yi, res.vi, control=bad)
+    with pytest.raises(km.ModelError, match="did not converge in 1 iterations"):
+        km.rma(res.yi, res.vi, control={"threshold": 1e-12, "maxiter": 1})
 
 
 @pytest.mark.parametrize(
@@ -154,3 +161,22 @@ def test_trimfill_converged_differs_from_metafor_default_control(name):
     out = trimfill(res)
     for key in ("beta", "se", "tau2"):
         assert_rel(getattr(out, key), exp["trimfill"][key], RTOL, f"{name}: trimfill {key}")
+
+
+# metafor 3.8.1 with its default control (R 4.2.2), printed with sprintf("%.15g"):
+#   d <- escalc("RR", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg)
+#   rma(yi, vi, data=d, method=m)$tau2; rma(yi, vi, mods=~ablat, data=d, method=m)$tau2
+METAFOR_DEFAULT_TAU2 = {"REML": (0.313243325980895, 0.0763546947056598),
+                        "ML": (0.280028171049595, 0.0343589574664107),
+                        "EB": (0.318068515771305, 0.142134338431829)}
+
+
+@pytest.mark.parametrize("method", sorted(METAFOR_DEFAULT_TAU2))
+def test_control_metafor_reproduces_metafor_default_fits(method):
+    inp = load_fixture("bcg__REML_z_mods")["input"]
+    y, v, ablat = np.asarray(inp["yi"]), np.asarray(inp["vi"]), np.asarray(inp["mods"]["ablat"])
+    plain, mods = METAFOR_DEFAULT_TAU2[method]
+    assert km.rma(y, v, method=method, control="metafor").tau2 == pytest.approx(plain, rel=1e-12)
+    assert km.rma(y, v, mods=ablat, method=method, control="metafor").tau2 == pytest.approx(mods, rel=1e-12)
+    # the default (converged) fit differs from metafor's default-control fit beyond 1e-8
+    assert km.rma(y, v, method=method).tau2 != pytest.approx(plain, rel=1e-8)

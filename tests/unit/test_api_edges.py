@@ -85,4 +85,86 @@ def test_print_shows_small_p_values_as_metafor_does():
     text = res.summary()
     assert "QM(df = 1) = 16.3535, p-val < .0001" in text
     assert " <.0001 " in text and "0.0000 " not in text  # the coefficient table
-    assert text.splitlines()[0].startswith("Mixed-Effects Model (k = 13; tau^2 estimator: REML)")
+    assert text.splitlines()[1].startswith("Mixed-Effects Model (k = 13; tau^2 estimator: REML)")
+
+
+# -- the same conventions for rma_mv, robust and bayesmeta --------------------------------------
+
+TIDY = ["term", "estimate", "se", "statistic", "p", "ci_lb", "ci_ub", "df"]
+STUDY = ["a", "a", "b", "b", "c", "c", "d", "e", "e", "f", "f", "g", "g"]
+DFM = DF.assign(study=STUDY)
+
+
+def _mv_fits():
+    fit = km.rma_mv("yi ~ ablat + alloc", vi="vi", cluster="study", data=DFM)
+    with pytest.warns(km.SmallDfWarning, match="Satterthwaite df below 4"):  # 7 clusters, 4 coefficients
+        rob = km.robust(fit, cluster=DFM["study"], adjust="CR2")
+    return fit, rob
+
+
+def test_tidy_has_one_row_per_coefficient_for_every_model():
+    uni = km.rma("yi ~ ablat + alloc", vi="vi", data=DF, test="knha")
+    fit, rob = _mv_fits()
+    for res in (uni, fit, rob):
+        t = res.tidy()
+        assert list(t.columns) == TIDY
+        assert list(t["term"]) == ["intrcpt", "ablat", "alloc[T.random]", "alloc[T.systematic]"]
+        np.testing.assert_array_equal(t["estimate"], res.beta)
+        np.testing.assert_array_equal(t["se"], res.se)
+        np.testing.assert_array_equal(t["statistic"], res.zval)
+        np.testing.assert_array_equal(t["p"], res.pval)
+        np.testing.assert_array_equal(t["ci_lb"], res.ci_lb)
+        np.testing.assert_array_equal(t["ci_ub"], res.ci_ub)
+    assert (uni.tidy()["df"] == 13 - 4).all()
+    assert fit.tidy()["df"].isna().all()  # z test
+    np.testing.assert_array_equal(rob.tidy()["df"], rob.dfs)  # Satterthwaite, per coefficient
+    b = km.bayesmeta(YI, VI, tau_prior=("halfnormal", 0.5))
+    tb = b.tidy()
+    assert list(tb.columns) == TIDY + ["mean"] and list(tb["term"]) == ["mu", "tau", "theta_new"]
+    assert tb.loc[0, "estimate"] == b.summary().loc["median", "mu"]
+    assert tb.loc[0, "se"] == b.summary().loc["sd", "mu"]
+
+
+def test_glance_is_one_row_of_fit_statistics_for_every_model():
+    uni = km.rma("yi ~ ablat", vi="vi", data=DF)
+    g = uni.glance()
+    assert len(g) == 1
+    assert g.loc[0, "tau2"] == uni.tau2 and g.loc[0, "QE"] == uni.QE and g.loc[0, "I2"] == uni.I2
+    assert g.loc[0, "logLik"] == uni.logLik and g.loc[0, "k"] == 13 and g.loc[0, "R2"] == uni.R2
+    fit, rob = _mv_fits()
+    gm = fit.glance()
+    assert len(gm) == 1 and gm.loc[0, "n_clusters"] == 7 and gm.loc[0, "model"] == "rma.mv"
+    assert (gm.loc[0, "sigma2_1"], gm.loc[0, "sigma2_2"]) == tuple(fit.sigma2)
+    gr = rob.glance()
+    assert gr.loc[0, "adjust"] == "CR2" and gr.loc[0, "QMtest"] == "HTZ" and gr.loc[0, "QM"] == rob.QM
+    gb = km.bayesmeta(YI, VI, tau_prior=("halfnormal", 0.5)).glance()
+    assert len(gb) == 1 and gb.loc[0, "k"] == 13
+
+
+def test_categorical_moderators_get_treatment_coding_in_every_form():
+    dummies = pd.get_dummies(DF["alloc"], drop_first=True, dtype=float)  # reference: alternate
+    arrays = km.rma_mv(YI, VI, cluster=STUDY, mods=np.column_stack([ABLAT, dummies.to_numpy()]))
+    fit, rob = _mv_fits()
+    np.testing.assert_allclose(fit.beta, arrays.beta, rtol=1e-10)
+    np.testing.assert_allclose(fit.sigma2, arrays.sigma2, rtol=1e-8, atol=1e-12)
+    assert fit.s_names == ["study", "study/effect"]
+    assert rob.coef_names == fit.coef_names
+    # a text column of a DataFrame: the same coding, named column[level]
+    frame = km.rma(YI, VI, mods=DF[["ablat", "alloc"]])
+    formula = km.rma("yi ~ ablat + alloc", vi="vi", data=DF)
+    _same(frame, formula)
+    assert frame.coef_names == ["intrcpt", "ablat", "alloc[random]", "alloc[systematic]"]
+    # the reference level is the first in sorted order; the alloc coefficients are contrasts with it
+    alt = DF["alloc"] == "alternate"
+    assert formula.X[alt.to_numpy()][:, 2:].sum() == 0
+
+
+def test_level_as_a_proportion_in_multilevel_and_robust_fits():
+    a = km.rma_mv(YI, VI, cluster=STUDY, level=95)
+    b = km.rma_mv(YI, VI, cluster=STUDY, level=0.95)
+    assert b.level == 95 and b.ci_lb[0] == pytest.approx(a.ci_lb[0], rel=1e-12)
+    r90 = km.robust(a, cluster=STUDY, level=0.9)
+    assert r90.level == 90 and r90.ci_lb[0] == pytest.approx(km.robust(a, cluster=STUDY, level=90).ci_lb[0])
+    assert km.confint_rma_mv(a, level=0.9).to_dict()["level"] == 90
+    with pytest.raises(ModelError, match="level"):
+        km.rma_mv(YI, VI, cluster=STUDY, level=100)

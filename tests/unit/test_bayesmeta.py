@@ -304,7 +304,9 @@ def test_shrinkage_table_matches_individual_functions(res):
 
 def test_tidy_glance_to_dict_and_print(res):
     t = res.tidy()
-    assert list(t.columns) == ["term", "estimate", "mean", "sd", "ci_lb", "ci_ub"]
+    assert list(t.columns) == ["term", "estimate", "se", "statistic", "p", "ci_lb", "ci_ub", "df", "mean"]
+    assert t.loc[0, "se"] == res.summary().loc["sd", "mu"] and t[["statistic", "p"]].isna().all().all()
+    assert (t.loc[0, "ci_lb"], t.loc[0, "ci_ub"]) == pytest.approx(res.post_interval("mu", 0.95, "shortest"))
     assert list(t["term"]) == ["mu", "tau", "theta_new"]
     assert t.loc[0, "estimate"] == res.summary().loc["median", "mu"]
     g = res.glance()

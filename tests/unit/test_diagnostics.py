@@ -398,7 +398,9 @@ def test_regtest_sample_size_predictors():
     ni = np.arange(100, 1400, 100)
     res = km.rma(y, v)
     assert regtest(res, predictor="ni", ni=ni).est is None
-    assert regtest(res, predictor="ninv", ni=ni).est is not None
+    # with 1/ni as predictor the limit estimate (ni -> inf) is the intercept of yi ~ 1/ni
+    limit = km.rma(y, v, mods=1 / ni).beta[0]
+    assert regtest(res, predictor="ninv", ni=ni).est == pytest.approx(limit, rel=1e-10)
     rt = regtest(res, predictor="sqrtninv", ni=ni, model="lm")
     assert rt.dfs == 11
     # with moderators: the test works, there is no limit estimate

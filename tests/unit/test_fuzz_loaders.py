@@ -28,6 +28,7 @@ import os
 import random
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -308,7 +309,7 @@ def _check(tmp_path: Path, name: str, content: bytes, what: str):
         problems = exc.errors if isinstance(exc, InputErrors) else [exc]
         assert problems, f"{name} / {what}: empty InputErrors"
         for e in problems:
-            assert e.file is not None and str(e.file) in files, (
+            assert str(e.file) in files, (
                 f"{name} / {what}: an error does not name an input file: {e}")
             assert str(e).startswith(str(e.file)), (
                 f"{name} / {what}: message does not start with the file: {e}")
@@ -324,7 +325,11 @@ def _check(tmp_path: Path, name: str, content: bytes, what: str):
 def test_unmodified_files_load(tmp_path):
     """Baseline: the real files, copied, load without error."""
     ev, _ = _load(tmp_path, "studies.csv", ORIGINAL["studies.csv"])
-    assert len(ev.effects) > 0
+    for name, table in (("effects.csv", ev.effects), ("studies.csv", ev.studies)):
+        rows = pd.read_csv(io.BytesIO(ORIGINAL[name]), dtype=str, keep_default_na=False)
+        assert len(table) == len(rows), name  # every row of the copy, none dropped or added
+    assert list(ev.effects["effect_id"]) == list(
+        pd.read_csv(io.BytesIO(ORIGINAL["effects.csv"]), dtype=str)["effect_id"])
 
 
 def test_seeded_mutations(tmp_path):
