@@ -183,8 +183,10 @@ def test_metareg_slope_is_a_weighted_regression_of_the_rows(run):
     o = run["out"]["dissociation_metareg"]
     fit, es = o["fit"], o["es"]
     assert fit["status"] == "ok"
-    x = es[fit["moderator"]].to_numpy(float)
-    res = rma(es["yi"].to_numpy(float), es["vi"].to_numpy(float), mods=x[:, None],
+    # the moderator plus the configured covariates that vary (dose here; drug is constant)
+    assert fit["covariates"] == ["dose"] and any(d.startswith("drug") for d in fit["covariates_dropped"])
+    X = pd.DataFrame({"x": es[fit["moderator"]].to_numpy(float), "dose": es["dose"].to_numpy(float)})
+    res = rma(es["yi"].to_numpy(float), es["vi"].to_numpy(float), mods=X,
               method=fit["method"], test=fit["test"])
     assert fit["slope"] == pytest.approx(float(res.beta[1]), abs=1e-9)
     assert fit["slope_se"] == pytest.approx(float(res.se[1]), abs=1e-9)
