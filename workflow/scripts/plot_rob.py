@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ketameta.evidence.prepared import read_prepared
-from ketameta.outputs.citations import Citations
 from ketameta.outputs.figures import savefig_all
 from ketameta.outputs.figures.rob import rob_summary, rob_traffic_light
 from ketameta.outputs.figures.style import message_figure
+from ketameta.synthesis.labels import study_citations
 from ketameta.synthesis.robtable import rob_table
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def main(evidence, traffic_pdf, summary_pdf, cfg):
     ev = read_prepared(evidence)
-    table, weights = rob_table(ev, Citations(evidence["bib"]), cfg.get("outcome", "depression_severity"),
+    table, weights = rob_table(ev, study_citations(evidence["bib"], ev.studies), cfg.get("outcome", "depression_severity"),
                                cfg.get("weight", "participants"))
     palette = cfg.get("palette", "cochrane")
     if table.empty:

@@ -22,6 +22,7 @@ from .style import (
     frame,
     new_figure,
     nice_ratio_ticks,
+    resolve_clip,
     styled,
     text_width,
     truncate,
@@ -68,12 +69,14 @@ def forest(
     refline: float | None = 0.0,
     show_weights: bool = True,
     xlim: tuple[float, float] | None = None,
+    clip: str | tuple[float, float] | None = "auto",
     xscale: str | None = None,
     digits: int = 2,
     favours: tuple[str, str] | None = None,
     header: tuple[str, str] = ("Study", "Estimate [95% CI]"),
     width: str | float = "single",
     fontsize: float | None = None,
+    height: float | None = None,
     rob: pd.DataFrame | None = None,
     rob_palette: str = "cochrane",
 ) -> Figure:
@@ -99,8 +102,15 @@ def forest(
         Print the ``weight`` column (as percent) when present.
     xlim : (float, float), optional
         Axis limits on the drawn scale; intervals beyond them end in an arrow.
+    clip : "auto", "none"/None or (float, float), default "auto"
+        Range beyond which intervals (CIs, prediction intervals, diamonds) are cut and end in an
+        arrow, so that one huge interval does not squash the others (RevMan's convention):
+        ``"auto"`` is the estimates' and null line's spread on either side of them
+        (:func:`.style.clip_range`), a pair fixes the axis range on the drawn scale, None draws
+        every interval whole. ``xlim`` wins when given.
     xscale : {"linear", "log"}, optional
-        Default: ``"log"`` if ``transf is np.exp`` else ``"linear"``.
+        Default: ``"log"`` if ``transf is np.exp`` else ``"linear"``. On a log axis the ticks
+        are ratios (0.5, 1, 2, ...) and the reference line is at ``transf(refline)`` = 1.
     digits : int, default 2
         Decimals of the annotations.
     favours : (str, str), optional
@@ -113,6 +123,8 @@ def forest(
         of the width) are shortened with an ellipsis; use ``"double"`` for long labels.
     fontsize : float, optional
         Text size in points (default 6 for a single column, 7 for wider figures).
+    height : float, optional
+        Height in inches (default: 0.17 in per row plus margins; a given height spreads the rows).
     rob : DataFrame, optional
         Risk-of-bias judgements drawn at the right edge, one row per study row (same order),
         one column per domain (e.g. ``D1_randomisation`` ... ``overall``), values ``low``,
@@ -171,13 +183,21 @@ def forest(
         vals = vals[np.isfinite(vals)]
         if xscale == "log":
             vals = vals[vals > 0]
-            lo, hi = np.log(vals.min()), np.log(vals.max())
-            pad = 0.06 * (hi - lo or 1.0)
-            xlim = (float(np.exp(lo - pad)), float(np.exp(hi + pad)))
+        lim = resolve_clip(clip, np.concatenate([yi, p_est]), ref, xscale == "log", vals)
+        fixed = lim is not None and not (isinstance(clip, str) and clip == "auto")
+        if fixed:
+            xlim = lim
         else:
             lo, hi = vals.min(), vals.max()
-            pad = 0.06 * (hi - lo or 1.0)
-            xlim = (float(lo - pad), float(hi + pad))
+            if lim is not None:
+                lo, hi = max(lo, lim[0]), min(hi, lim[1])
+            if xscale == "log":
+                lo, hi = np.log(lo), np.log(hi)
+                pad = 0.06 * (hi - lo or 1.0)
+                xlim = (float(np.exp(lo - pad)), float(np.exp(hi + pad)))
+            else:
+                pad = 0.06 * (hi - lo or 1.0)
+                xlim = (float(lo - pad), float(hi + pad))
     x0, x1 = xlim
 
     # geometry (inches)
@@ -186,7 +206,7 @@ def forest(
     gap = 0.6 if npool and k else 0.0
     n_lines = 1 + k + gap + npool
     top, bottom = 0.12, 0.42 + (0.14 if favours else 0.0) + (0.0 if xlabel else -0.12) + (0.12 if rob is not None else 0.0)
-    H = top + (n_lines + 0.6) * rh + bottom
+    H = float(height) if height else top + (n_lines + 0.6) * rh + bottom
     fig = new_figure(W, H)
     fs = float(fontsize) if fontsize else (6.0 if W < 4.5 else STYLE["font.size"])
 
@@ -284,6 +304,10 @@ def forest(
             for xe in (p_pilb[j], p_piub[j]):
                 if x0 <= xe <= x1:
                     ax.plot([xe, xe], [y - 0.18, y + 0.18], color="0.25", lw=0.8, zorder=2)
+            if p_pilb[j] < x0:
+                ax.plot([x0], [y], marker="<", color="0.25", ms=3, zorder=3)
+            if p_piub[j] > x1:
+                ax.plot([x1], [y], marker=">", color="0.25", ms=3, zorder=3)
         h = 0.36
         poly = Polygon(
             [(p_lb[j], y), (p_est[j], y + h), (p_ub[j], y), (p_est[j], y - h)],
@@ -292,8 +316,13 @@ def forest(
             edgecolor="black",
             lw=0.5,
             zorder=5,
+            clip_on=True,
         )
         ax.add_patch(poly)
+        if p_lb[j] < x0:  # a diamond cut at the axis limit ends in an arrow
+            ax.plot([x0], [y], marker="<", color="black", ms=3.5, zorder=6, clip_on=False)
+        if p_ub[j] > x1:
+            ax.plot([x1], [y], marker=">", color="black", ms=3.5, zorder=6, clip_on=False)
 
     # text columns (figure x, data y)
     tr = blended_transform_factory(fig.transFigure, ax.transData)
