@@ -95,8 +95,8 @@ class Citations:
     authors, the editors are used; without either, the ``organization`` or ``institution``
     field; without any of those, the name given in ``names`` (e.g. "TRANSFORM-1"), else the
     citation key with its year taken out ("sanacora reply 2017"). A label is never a journal
-    or a title: they do not identify a study to a reader. A missing year prints as "n.d.". Labels that would coincide get suffixes a, b, ... in title order, computed
-    over the whole bibliography so a study has the same label in every output.
+    or a title: they do not identify a study to a reader. A missing year prints as "n.d.".
+    Labels that would coincide get suffixes a, b, ... in title order, computed over the whole bibliography so a study has the same label in every output.
 
     Examples
     --------
