@@ -75,7 +75,7 @@ MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h"]
 #: Colours and markers a study can take (black and the pooled diamond are kept for pooled
 #: estimates, yellow is weak on white): 6 x 8 = 48 combinations.
 STUDY_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"]
-STUDY_MARKERS = ["o", "s", "^", "v", "P", "X", "h", "p"]
+STUDY_MARKERS = ["o", "s", "^", "v", "P", "X", "<", ">"]
 
 #: rcParams applied while building and saving every figure.
 STYLE: dict[str, Any] = {
