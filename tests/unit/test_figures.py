@@ -558,7 +558,7 @@ def test_ratio_measures_on_a_log_axis_with_the_null_line_at_one():
         F.durability([1], [-0.5], [-1], [0.2], ["A"], ratio=True)
 
 
-def test_cumulative_and_pooled_forests_of_odds_ratios_use_a_log_axis():
+def test_cumulative_and_subgroup_forests_of_odds_ratios_use_a_log_axis():
     from ketameta.synthesis.registry import kind_of
 
     cit = _cit_with_fallback()
@@ -569,6 +569,15 @@ def test_cumulative_and_pooled_forests_of_odds_ratios_use_a_log_axis():
     assert ax.get_xscale() == "log"
     xs = [ln.get_xdata()[0] for ln in ax.get_lines() if len(set(ln.get_xdata())) == 1]
     assert 1.0 in xs and 0.0 not in xs
+    sub = {"measure": "OR", "level": 95, "pools": [
+        {"window": "day 1", "subgroup": "bipolar", "k": 2, "estimate": np.log(1.8),
+         "ci_lb": np.log(0.9), "ci_ub": np.log(3.6)},
+        {"window": "day 1", "subgroup": "unipolar", "k": 0}]}
+    ax = kind_of("subgroups").figure(sub, pd.DataFrame(), {"type": "subgroups"}, cit).axes[0]
+    assert ax.get_xscale() == "log"
+    xs = [ln.get_xdata()[0] for ln in ax.get_lines() if len(set(ln.get_xdata())) == 1]
+    assert 1.0 in xs and 0.0 not in xs
+    assert "day 1: bipolar (k = 2)" in texts(ax.figure) and "1.80 [0.90, 3.60]" in texts(ax.figure)
 
 
 def test_huge_interval_is_clipped_with_arrows_not_squashing_the_axis():
