@@ -6,7 +6,7 @@
 for fig_analysis in FIGURE_ANALYSES:
 
     rule:
-        """Draw the figure of one analysis (forest, bubble, durability or effect-direction plot)."""
+        """Draw the figure of one analysis (forest, subgroup forest, bubble, durability or effect-direction plot)."""
         name:
             f"plot_figure_{fig_analysis}"
         input:
