@@ -26,6 +26,7 @@ from .style import (
     styled,
     text_width,
     truncate,
+    wrap,
 )
 
 __all__ = ["forest"]
@@ -79,6 +80,7 @@ def forest(
     height: float | None = None,
     rob: pd.DataFrame | None = None,
     rob_palette: str = "cochrane",
+    key: bool = True,
 ) -> Figure:
     """Forest plot: one row per study, pooled estimates as diamonds (metafor's ``forest``).
 
@@ -132,6 +134,9 @@ def forest(
         As R meta's ``forest(..., rob = )`` with robvis colours and symbols.
     rob_palette : {"cochrane", "colourblind"}
         robvis palette of the risk-of-bias columns.
+    key : bool, default True
+        A key under the plot naming what is drawn (study squares and what their size means,
+        pooled diamonds, prediction intervals, arrows of intervals cut at the axis limit).
 
     Returns
     -------
@@ -202,13 +207,20 @@ def forest(
 
     # geometry (inches)
     W = figure_width(width)
+    fs = float(fontsize) if fontsize else (6.0 if W < 4.5 else STYLE["font.size"])
+    key_lines = _key_lines(W, fs, k, npool, "weight" in df.columns and df["weight"].notna().any(),
+                           bool(np.isfinite(p_pilb).any() and np.isfinite(p_piub).any()),
+                           bool(np.any(lb < x0) or np.any(ub > x1) or np.any(p_lb < x0) or np.any(p_ub > x1)
+                                or np.any(p_pilb < x0) or np.any(p_piub > x1))) if key else []
+    key_h = 0.11 * len(key_lines) * fs / 6.0
     rh = 0.17
     gap = 0.6 if npool and k else 0.0
     n_lines = 1 + k + gap + npool
-    top, bottom = 0.12, 0.42 + (0.14 if favours else 0.0) + (0.0 if xlabel else -0.12) + (0.12 if rob is not None else 0.0)
+    top = 0.12
+    bottom = (0.42 + (0.14 if favours else 0.0) + (0.0 if xlabel else -0.12)
+              + (0.12 if rob is not None else 0.0) + key_h)
     H = float(height) if height else top + (n_lines + 0.6) * rh + bottom
     fig = new_figure(W, H)
-    fs = float(fontsize) if fontsize else (6.0 if W < 4.5 else STYLE["font.size"])
 
     ann = [fmt_ci(e, lo_, hi_, digits) for e, lo_, hi_ in zip(yi, lb, ub)]
     ann += [fmt_ci(e, lo_, hi_, digits) for e, lo_, hi_ in zip(p_est, p_lb, p_ub)]
@@ -363,6 +375,28 @@ def forest(
                 fontsize=fs - 0.5,
                 color="0.25",
             )
+    if key_lines:
+        y_key = 0.02 + (0.12 if rob_cols else 0.0)
+        fig.text(pad / W, (y_key + key_h) / H, "\n".join(key_lines), ha="left", va="top",
+                 fontsize=fs - 1, color="0.25", linespacing=1.25)
     return fig
+
+
+def _key_lines(W, fs, k, npool, weights, pi, arrows):
+    """The key under a forest plot, wrapped to the figure width (measured)."""
+    parts = []
+    if k:
+        parts.append("\u25a0 study estimate" + (" (area \u221d weight)" if weights else "")
+                     + " with 95% CI")
+    if npool:
+        parts.append("\u25c6 pooled estimate (width: 95% CI)")
+    if pi:
+        parts.append("line through \u25c6: 95% prediction interval")
+    if arrows:
+        parts.append("\u25c0 \u25b6 interval continues beyond the axis")
+    if not parts:
+        return []
+    probe = new_figure(W, 1.0)
+    return wrap(probe, "; ".join(parts), W - 0.1, fs - 1)
 
 
