@@ -329,6 +329,12 @@ def test_every_figure_of_the_config_draws_with_its_settings(run):
         fig = pipeline.figure(fit, o["es"], spec, run["cit"], opts=opts)
         w, h = fig.get_size_inches()
         assert w == pytest.approx(89 / 25.4), aid
+        fig.canvas.draw()  # at one column, no two tick labels of an axis overlap
+        r = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                boxes = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+                assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), aid
         if fit["status"] == "ok" and spec["type"] != "direction":
             assert h == pytest.approx(60 / 25.4), aid
             drawn.append(aid)

@@ -451,6 +451,6 @@ def as_float(a: Any) -> np.ndarray:
 
 def message_figure(text: str) -> Figure:
     """A small figure that states why there is no plot (e.g. a failed analysis)."""
-    fig = Figure(figsize=(figure_width("single"), 1.2))
+    fig = new_figure(figure_width("single"), 1.2)
     fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=7)
     return fig
