@@ -198,9 +198,10 @@ def study_style(study_id: str, taken: Mapping[str, tuple[str, str]] | None = Non
 
     Notes
     -----
-    The colour is ``sha256(id) mod 6`` and the marker ``(sha256(id) // 6) mod 8``: a study's
-    style depends on its id only, so adding or removing another study changes nothing (a
-    position-based palette would recolour every study after the new one).
+    With ``h`` the first 8 bytes of ``sha256(id)``, the colour is ``h mod 6`` and the marker
+    ``(h // 6) mod 8``: a study's style depends on its id only, so adding or removing another
+    study changes no colour (a position-based palette would recolour every study after the new
+    one); a marker moves only when two studies of one figure would otherwise look identical.
     """
     import hashlib
 
