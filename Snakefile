@@ -4,6 +4,7 @@
 #   -> results/effect_sizes/{analysis}.csv   (yi, vi with provenance and derivations)
 #   -> results/fits/{analysis}.json          (fitted models: to_dict() of the library results)
 #   -> results/tables/{analysis}.{csv,md,tex,html}, results/figures/{analysis}.{pdf,svg,png}
+#      (the formats each figure's settings ask for: config `figures`)
 #   -> results/values/values.{tex,json}, results/report.html
 # Paths follow results/<stage>/<analysis>.<ext>; logs go to results/logs/<rule>/.
 # Run `snakemake --list-rules` for what each rule does.

@@ -352,8 +352,7 @@ def test_bubble_sizes_follow_weights():
     px = np.linspace(1, 3, 5)
     fig = F.bubble(x, yi, w, px, px / 10, px / 10 - 0.1, px / 10 + 0.1, xlabel="x", ylabel="y")
     ax = fig.axes[0]
-    (coll,) = ax.collections[1:]  # [0] is the CI band
-    sizes = dict(zip(map(tuple, coll.get_offsets()), coll.get_sizes()))
+    sizes = {tuple(c.get_offsets()[0]): c.get_sizes()[0] for c in ax.collections[1:]}  # [0]: CI band
     assert sizes[(1.0, 0.1)] < sizes[(3.0, 0.3)] < sizes[(2.0, 0.2)]
     with pytest.raises(ValueError):
         F.bubble([1, 2], [1], [1, 1], px, px, px, px)
@@ -374,7 +373,9 @@ def test_durability_axis_and_marks():
     assert labels == ["40 min", "1 d", "2 d", "3 d", "7 d", "14 d", "28 d"]
     tx = texts(fig)
     assert " day 3" in tx and " day 7" in tx
-    assert {"Berman 2000", "Zarate 2006", "Pooled", "Pooled 95% CI", "Time-course model"} <= set(tx)
+    assert {"Berman 2000", "Zarate 2006", "Pooled per time point (95% CI)",
+            "Pooled 95% CI (band joins the time points)", "Time-course model",
+            "Time-course model 95% CI", "No effect (0)", "Claimed window (days 3, 7)"} <= set(tx)
     vlines = [
         line.get_xdata()[0]
         for line in ax.get_lines()
@@ -513,3 +514,280 @@ def test_prisma_validation():
     with pytest.raises(ValueError, match="single count"):
         F.prisma({"records_screened": {"a": 1}})
     assert "Records screened (n = 3)" in _flat(F.prisma({"records_screened": 3.0}))
+
+
+# ---- journal requirements: ratio axes, clipping, stable study styles, sizes, legibility --------
+
+
+def _hlines(ax):
+    return [float(np.atleast_1d(ln.get_ydata())[0]) for ln in ax.get_lines()
+            if len(set(np.atleast_1d(ln.get_ydata()))) == 1 and len(np.atleast_1d(ln.get_ydata())) == 2]
+
+
+def _ratio_durability(**kw):
+    t = np.array([1, 3, 7, 1, 7])
+    orr = np.array([3.0, 2.0, 1.2, 4.0, 1.5])
+    return F.durability(t, orr, orr / 2, orr * 2, ["A 2001"] * 3 + ["B 2002"] * 2,
+                        study_ids=["a2001"] * 3 + ["b2002"] * 2, ratio=True, ylabel="Odds ratio", **kw)
+
+
+def _ratio_bubble(**kw):
+    px = np.linspace(0, 1, 5)
+    return F.bubble([0, 0.5, 1], np.exp([0.2, 0.5, 0.9]), [1, 2, 3], px, np.exp(0.2 + 0.7 * px),
+                    np.exp(0.7 * px), np.exp(0.4 + 0.7 * px), labels=["A 2001", "B 2002", "C 2003"],
+                    ratio=True, ylabel="Odds ratio", **kw)
+
+
+def test_ratio_measures_on_a_log_axis_with_the_null_line_at_one():
+    fig = make_forest_ratio()
+    assert fig.axes[0].get_xscale() == "log"
+    dur = _ratio_durability().axes[0]
+    assert dur.get_yscale() == "log" and 1.0 in _hlines(dur) and 0.0 not in _hlines(dur)
+    assert [dur.yaxis.get_major_formatter()(t) for t in dur.get_yticks()][:2] != ["0", "1"]
+    assert all(t > 0 for t in dur.get_yticks())
+    bub = _ratio_bubble().axes[0]
+    assert bub.get_yscale() == "log" and 1.0 in _hlines(bub)
+    rng = np.random.default_rng(1)
+    sei = rng.uniform(0.1, 0.5, 12)
+    fun = F.funnel(rng.normal(0.4, sei), sei, 0.4, ratio=True, xlabel="Odds ratio").axes[0]
+    assert fun.get_xscale() == "log"
+    assert fun.get_lines()[-1].get_xdata()[0] == pytest.approx(np.exp(0.4))  # pooled line at OR
+    lo, hi = fun.get_xlim()
+    assert lo < 1 < hi
+    with pytest.raises(ValueError, match="positive"):
+        F.durability([1], [-0.5], [-1], [0.2], ["A"], ratio=True)
+
+
+def test_cumulative_and_subgroup_forests_of_odds_ratios_use_a_log_axis():
+    from ketameta.synthesis.registry import kind_of
+
+    cit = _cit_with_fallback()
+    fit = {"measure": "OR", "steps": [
+        {"window": "day 1", "citation_key": "nokey", "k": 1, "estimate": np.log(2.0),
+         "ci_lb": np.log(1.2), "ci_ub": np.log(3.5)}]}
+    ax = kind_of("cumulative").figure(fit, pd.DataFrame(), {"type": "cumulative"}, cit).axes[0]
+    assert ax.get_xscale() == "log"
+    xs = [ln.get_xdata()[0] for ln in ax.get_lines() if len(set(ln.get_xdata())) == 1]
+    assert 1.0 in xs and 0.0 not in xs
+    sub = {"measure": "OR", "level": 95, "pools": [
+        {"window": "day 1", "subgroup": "bipolar", "k": 2, "estimate": np.log(1.8),
+         "ci_lb": np.log(0.9), "ci_ub": np.log(3.6)},
+        {"window": "day 1", "subgroup": "unipolar", "k": 0}]}
+    ax = kind_of("subgroups").figure(sub, pd.DataFrame(), {"type": "subgroups"}, cit).axes[0]
+    assert ax.get_xscale() == "log"
+    xs = [ln.get_xdata()[0] for ln in ax.get_lines() if len(set(ln.get_xdata())) == 1]
+    assert 1.0 in xs and 0.0 not in xs
+    assert "day 1: bipolar (k = 2)" in texts(ax.figure) and "1.80 [0.90, 3.60]" in texts(ax.figure)
+
+
+def test_huge_interval_is_clipped_with_arrows_not_squashing_the_axis():
+    t = np.array([1, 1, 7])
+    y = np.array([0.5, 0.6, 0.3])
+    lo, hi = y - 0.3, y + 0.3
+    lo[1], hi[1] = -7.0, 8.0  # one k = 2 interval
+    fig = F.durability(t, y, lo, hi, ["A", "B", "C"])
+    y0, y1 = fig.axes[0].get_ylim()
+    assert -2 < y0 < 0 and 0.9 < y1 < 2  # the estimates' spread, not -7 to 8
+    markers = [ln.get_marker() for ln in fig.axes[0].get_lines()]
+    assert "^" in markers and "v" in markers
+    assert "Interval continues beyond the axis" in texts(fig)
+    # a configured range is used as is; "none" draws every interval whole
+    fixed = F.durability(t, y, lo, hi, ["A", "B", "C"], clip=(-1, 2))
+    assert fixed.axes[0].get_ylim() == pytest.approx((-1, 2))
+    whole = F.durability(t, y, lo, hi, ["A", "B", "C"], clip="none")
+    assert whole.axes[0].get_ylim()[0] < -7 and whole.axes[0].get_ylim()[1] > 8
+    # forest: rows and pooled diamonds end in arrows at the automatic range
+    rows = forest_rows()
+    rows.loc[1, ["ci_lb", "ci_ub"]] = [-6.0, 7.0]
+    pooled = [dict(POOLED[0], ci_lb=-5.0, ci_ub=6.0, pi_lb=-9.0, pi_ub=9.0)]
+    ax = F.forest(rows, pooled).axes[0]
+    x0, x1 = ax.get_xlim()
+    assert -1.5 < x0 < 0 and 0.5 < x1 < 1.5
+    assert [ln.get_marker() for ln in ax.get_lines()].count(">") >= 3  # row, PI and diamond
+    assert F.forest(rows, pooled, clip=(-1, 1)).axes[0].get_xlim() == pytest.approx((-1, 1))
+    with pytest.raises(ValueError, match="clip"):
+        F.forest(rows, pooled, clip="tight")
+
+
+def test_clip_range_from_the_estimates_spread():
+    from ketameta.outputs.figures.style import clip_range
+
+    assert clip_range([0.5, 1.0], 0.0) == pytest.approx((-1.0, 2.0))
+    assert clip_range([0.5, 1.0], 0.0, bounds=[0.2, 1.3]) == pytest.approx((0.0, 1.3))
+    lo, hi = clip_range([2.0, 4.0], 1.0, log=True)
+    assert lo == pytest.approx(0.25) and hi == pytest.approx(16.0)
+
+
+def test_study_colour_and_marker_come_from_the_id_and_survive_an_added_study():
+    from matplotlib.colors import to_hex
+
+    from ketameta.outputs.figures.style import STUDY_COLOURS, study_style, study_styles
+
+    ids = ["berman2000", "zarate2006", "diazgranados2010", "lii2023", "fava2018"]
+    before = study_styles(ids)
+    after = study_styles(ids + ["murrough2013"])
+    assert {s: before[s][0] for s in ids} == {s: after[s][0] for s in ids}  # colours unchanged
+    assert {s: before[s] for s in ids} == {s: after[s] for s in ids}
+    assert study_style("berman2000") == before["berman2000"]
+    assert len({study_style(f"s{i}")[0] for i in range(40)}) == len(STUDY_COLOURS)  # uses them all
+
+    def styles(fig):  # legend label -> (colour, marker) of each study's error bar
+        return {c.get_label(): (to_hex(c.lines[0].get_color()), c.lines[0].get_marker())
+                for c in fig.axes[0].containers}
+
+    t, y = [1.0, 2.0], [0.5, 0.4]
+    fig1 = F.durability(t * 2, y * 2, [0.1] * 4, [0.9] * 4, ["Berman 2000"] * 2 + ["Zarate 2006"] * 2,
+                        study_ids=["berman2000"] * 2 + ["zarate2006"] * 2)
+    fig2 = F.durability(t * 3, y * 3, [0.1] * 6, [0.9] * 6,
+                        ["Abdallah 2019"] * 2 + ["Berman 2000"] * 2 + ["Zarate 2006"] * 2,
+                        study_ids=["abdallah2019"] * 2 + ["berman2000"] * 2 + ["zarate2006"] * 2)
+    s1, s2 = styles(fig1), styles(fig2)
+    assert s1["Berman 2000"] == s2["Berman 2000"] and s1["Zarate 2006"] == s2["Zarate 2006"]
+    assert s1["Berman 2000"] == (before["berman2000"][0].lower(), before["berman2000"][1])
+    assert {"Berman 2000", "Zarate 2006"} <= {t.get_text() for t in fig1.legends[0].get_texts()}
+
+
+@pytest.mark.parametrize("width,mm", [("single", 89), ("onehalf", 120), ("double", 183)])
+def test_configured_width_is_the_pdf_media_box(width, mm, tmp_path):
+    from ketameta.synthesis.figopts import figure_kwargs, figure_options
+
+    config = {"figures": {"defaults": {"width": "double", "height": 70},
+                          "analyses": {"durability": {"width": width, "font_size": 8}}}}
+    opts = figure_options(config, "durability")
+    kw = figure_kwargs(opts)
+    assert kw["fontsize"] == 8 and kw["height"] == pytest.approx(70 / 25.4)
+    fig = make_durability_kw(**kw)
+    pdf, = F.savefig_all(fig, tmp_path / "d", formats=("pdf",))
+    w, h = _pdf_mediabox(pdf.read_bytes())
+    assert w == pytest.approx(mm / 25.4 * 72, abs=0.05) and h == pytest.approx(70 / 25.4 * 72, abs=0.05)
+    assert figure_kwargs(figure_options(config, "other"))["width"] == "double"
+    assert figure_kwargs(figure_options({"figures": {"defaults": {"width": 100}}}, "x"))["width"] == \
+        pytest.approx(100 / 25.4)
+
+
+def test_figure_settings_formats_always_include_svg():
+    from ketameta.synthesis.figopts import figure_formats, figure_options
+
+    cfg = {"figures": {"analyses": {"a": {"formats": ["pdf"]}}}}
+    assert figure_formats(figure_options(cfg, "a")) == ["pdf", "svg"]
+    assert figure_formats(figure_options(cfg, "b")) == ["pdf", "svg", "png"]
+
+
+def make_durability_kw(**kw):
+    t = np.array([40 / 1440, 1, 3, 7, 40 / 1440, 1, 2, 7, 14, 28])
+    study = ["Berman 2000"] * 4 + ["Zarate 2006"] * 6
+    y = np.array([1.2, 0.9, 0.7, 0.3, 1.1, 1.3, 0.8, 0.4, 0.1, 0.0])
+    return F.durability(t, y, y - 0.4, y + 0.4, study, ylabel="SMD", **kw)
+
+
+SINGLE_COLUMN = {
+    "forest": lambda: F.forest(forest_rows(), POOLED, xlabel="r", width="single"),
+    "forest_ratio": lambda: make_forest_ratio("single"),
+    "forest_clipped": lambda: F.forest(forest_rows().assign(ci_ub=[0.51, 9.0, 0.3, 0.5]), POOLED,
+                                       width="single"),
+    "bubble": lambda: make_bubble("single"),
+    "bubble_ratio": lambda: _ratio_bubble(width="single"),
+    "durability": lambda: make_durability("single"),
+    "durability_ratio": lambda: _ratio_durability(width="single"),
+    "funnel": lambda: make_funnel("single"),
+    "funnel_ratio": lambda: F.funnel(np.log([0.8, 1.5, 2.5, 1.1]), [0.2, 0.3, 0.5, 0.1], 0.2,
+                                     ratio=True, width="single"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SINGLE_COLUMN))
+def test_tick_labels_do_not_overlap_at_single_column_width(name):
+    fig = SINGLE_COLUMN[name]()
+    assert fig.get_size_inches()[0] == pytest.approx(89 / 25.4)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            boxes = [t.get_window_extent(r) for t in axis.get_ticklabels()
+                     if t.get_visible() and t.get_text()]
+            for i, a in enumerate(boxes):
+                for b in boxes[i + 1:]:
+                    assert not a.overlaps(b), (name, [t.get_text() for t in axis.get_ticklabels()])
+
+
+# ---- labels: author-year, never a journal or a title -------------------------------------------
+
+BIB = r"""
+@article{withauthors, author = {Berman, R. M. and Cappiello, A. and Anand, A.}, year = {2000},
+  title = {Antidepressant effects of ketamine in depressed patients}, journal = {Biol Psychiatry}}
+@misc{transformkey, title = {Efficacy of esketamine nasal spray}, journal = {Int J Neuropsychopharmacol},
+  howpublished = {Int J Neuropsychopharmacol 22(10):616--630}, year = {2019}}
+@misc{noname, title = {Relationship Between Dissociation and Antidepressant Effects},
+  journal = {Int J Neuropsychopharmacol}, year = {2022}}
+@misc{nokey, howpublished = {J Affect Disord}, year = {2018}}
+@misc{withreg, title = {A registered trial}, journal = {BMC Psychiatry}, year = {2021}}
+"""
+
+STUDIES = pd.DataFrame({
+    "study_id": ["berman2000", "transform1_2019", "ijnp2022_esk", "jad2018", "bmc2021"],
+    "citation_key": ["withauthors", "transformkey", "noname", "nokey", "withreg"],
+    "drug": ["racemic_ketamine", "esketamine", "esketamine", "racemic_ketamine", "esketamine"],
+    "design": ["crossover_rct", "parallel_rct", "pooled_secondary", "observational", "parallel_rct"],
+    "registry_id": [None, None, None, None, "NCT01234567"],
+    "notes": ["", "Trial identity (TRANSFORM-1) inferred; HAMD-17 used.", "Scale HAMD-17.", "", ""],
+})
+
+
+def _cit_with_fallback():
+    from pybtex.database import parse_string
+
+    from ketameta.synthesis.labels import study_citations
+
+    return study_citations(parse_string(BIB, "bibtex"), STUDIES)
+
+
+def test_study_labels_are_author_year_or_trial_names_never_journal_or_title():
+    cit = _cit_with_fallback()
+    labels = {k: cit.label(k) for k in STUDIES["citation_key"]}
+    assert labels == {
+        "withauthors": "Berman et al. 2000",
+        "transformkey": "TRANSFORM-1 2019",
+        "noname": "Esketamine secondary analysis 2022",
+        "nokey": "Ketamine observational study 2018",
+        "withreg": "NCT01234567 2021",
+    }
+    # without the study sheet: the key (its year taken out), never the venue or the title
+    from pybtex.database import parse_string
+
+    from ketameta.outputs.citations import Citations
+
+    bare = Citations(parse_string(BIB, "bibtex"))
+    assert bare.label("noname") == "noname 2022"
+    for c in (cit, bare):
+        for k, e in c.data.entries.items():
+            lab = c.label(k)
+            venue = {e.fields.get("journal", ""), e.fields.get("howpublished", "")} - {""}
+            assert not any(v in lab for v in venue), lab
+            who = _norm(re.sub(r"\s(\d{4}|n\.d\.)[a-z]?$", "", lab)).rstrip("\u2026")
+            assert not _norm(e.fields.get("title", "-")).startswith(who), lab
+
+
+def test_every_label_drawn_in_a_real_figure_is_no_journal_and_no_title():
+    """The labels of the project's own study sheet and bibliography (the figures' labels)."""
+    from pathlib import Path
+
+    from ketameta.outputs.citations import Citations
+    from ketameta.synthesis.labels import study_citations
+
+    root = Path(__file__).resolve().parents[2]
+    studies = pd.read_csv(root / "data" / "studies.csv", dtype=str, keep_default_na=False)
+    cit = study_citations(root / "data" / "references.bib", studies)
+    raw = Citations(root / "data" / "references.bib")
+    journals = {_norm(e.fields[f]) for e in raw.data.entries.values()
+                for f in ("journal", "howpublished") if e.fields.get(f)}
+    titles = {_norm(e.fields["title"]) for e in raw.data.entries.values() if e.fields.get("title")}
+    for key in studies["citation_key"]:
+        lab = cit.label(key)
+        who = _norm(re.sub(r"\s(\d{4}|n\.d\.)[a-z]?$", "", lab))
+        assert who not in journals, (key, lab)
+        assert not any(t.startswith(who) for t in titles if len(who) > 12), (key, lab)
+        assert "\u2026" not in lab, (key, lab)  # no truncated titles
+
+
+def _norm(s):
+    return re.sub(r"[{}\\]", "", str(s)).strip().casefold()

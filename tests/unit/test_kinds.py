@@ -302,3 +302,42 @@ def test_a_shared_control_arm_is_split_among_its_contrasts():
     assert set(notes) == {"t_a", "t_b", "t_ev", "t_ev2"}
     assert "shared by 2 contrasts" in notes["t_a"] and "23.3.4" in notes["t_a"]
     assert rows["n2i"].tolist() == [30.0] * 5  # the input is not modified
+
+
+def test_figure_settings_of_an_unknown_figure_and_a_bad_width_are_config_errors(run):
+    import copy
+
+    from ketameta.errors import InputErrors
+
+    schema = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+    config = copy.deepcopy(run["config"])
+    config["figures"] = {"analyses": {"durabilty": {"width": "single"}}}
+    with pytest.raises(InputErrors, match="durabilty"):
+        load_and_validate(config, config_path="config/config.yaml", schema_path=schema)
+    config["figures"] = {"defaults": {"width": "triple"}}
+    with pytest.raises(Exception, match="width|triple"):
+        load_and_validate(config, config_path="config/config.yaml", schema_path=schema)
+
+
+def test_every_figure_of_the_config_draws_with_its_settings(run):
+    from ketameta.synthesis.figopts import figure_options
+
+    drawn = []
+    for aid, o in run["out"].items():
+        spec, fit = o["spec"], o["fit"]
+        if not kind_of(spec["type"]).has_figure:
+            continue
+        opts = dict(figure_options(run["config"], aid), width="single", height=60, font_size=6)
+        fig = pipeline.figure(fit, o["es"], spec, run["cit"], opts=opts)
+        w, h = fig.get_size_inches()
+        assert w == pytest.approx(89 / 25.4), aid
+        fig.canvas.draw()  # at one column, no two tick labels of an axis overlap
+        r = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                boxes = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+                assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), aid
+        if fit["status"] == "ok" and spec["type"] != "direction":
+            assert h == pytest.approx(60 / 25.4), aid
+            drawn.append(aid)
+    assert drawn

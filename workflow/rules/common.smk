@@ -13,6 +13,7 @@ from ketameta.synthesis.living import (
 )
 from ketameta.synthesis.registry import kind_of
 from ketameta.synthesis.spec import flat_spec
+from ketameta.synthesis.figopts import figure_formats, figure_options
 from ketameta.synthesis.workflow import (
     figure_analyses,
     load_and_validate,
@@ -53,7 +54,6 @@ RELEASES = config.get("living", {}).get("releases", "releases")
 INPUTS_DIGEST = inputs_digest(
     {s: config["evidence"][s] for s in EVIDENCE_SHEETS}, CONFIG_FILE, KETAMETA_VERSION
 )
-FIGURE_FORMATS = ("pdf", "svg", "png")
 
 
 wildcard_constraints:
@@ -67,7 +67,8 @@ def get_final_output():
     for a in ANALYSES:
         out += [f"results/effect_sizes/{a}.csv", f"results/fits/{a}.json"]
         out += expand("results/tables/{a}.{ext}", a=a, ext=TABLE_FORMATS)
-    out += expand("results/figures/{a}.{ext}", a=FIGURE_ANALYSES, ext=FIGURE_FORMATS)
+    for a in FIGURE_ANALYSES:
+        out += list(figure_outputs(a).values())
     out += expand(
         "results/tables/{t}.{ext}", t=("claims", "sensitivity"), ext=TABLE_FORMATS
     )
@@ -101,9 +102,32 @@ def release_target():
     return local(f"{RELEASES}/{release_id(INPUTS_DIGEST)}")
 
 
+def figure_settings(figure):
+    """Size, font, formats and clipping of one figure (config `figures`)."""
+    return figure_options(config, figure)
+
+
+def figure_outputs(figure, caption=None):
+    """The files of one figure, by format: the formats its settings ask for (always SVG; with
+    a caption, the SVG is marked for the Snakemake report)."""
+    out = {
+        fmt: f"results/figures/{figure}.{fmt}"
+        for fmt in figure_formats(figure_settings(figure))
+    }
+    if caption:
+        out["svg"] = report(
+            out["svg"], caption=caption, category="Figures", subcategory=figure
+        )
+    return out
+
+
 def analysis_spec(wildcards):
     """The configuration of one analysis plus the global settings and the paths it names."""
-    aid = wildcards.analysis
+    return spec_of(wildcards.analysis)
+
+
+def spec_of(aid):
+    """:func:`analysis_spec` of an analysis id."""
     spec = flat_spec(config, aid)
     spec["paths"] = {
         "effect_sizes": f"results/effect_sizes/{aid}.csv",

@@ -1,30 +1,30 @@
 # Figures: PDF, SVG and PNG (300 dpi) at journal widths, deterministic bytes.
 
 
-rule plot_figure:
-    """Draw the figure of one analysis (forest, bubble, durability or effect-direction plot)."""
-    input:
-        # the study labels (BibTeX) and the risk-of-bias columns of forest plots
-        **evidence_inputs(),
-        fit="results/fits/{analysis}.json",
-        effect_sizes="results/effect_sizes/{analysis}.csv",
-        rows=row_fingerprint,
-    output:
-        pdf="results/figures/{analysis}.pdf",
-        svg=report(
-            "results/figures/{analysis}.svg",
-            caption="../report/figure.rst",
-            category="Figures",
-            subcategory="{analysis}",
-        ),
-        png="results/figures/{analysis}.png",
-    log:
-        "results/logs/plot_figure/{analysis}.log",
-    params:
-        spec=analysis_spec,
-        rob=config.get("rob_figures", {}),
-    script:
-        "../scripts/plot_figure.py"
+# One rule per figure (procedural rule definition): each writes exactly the formats its
+# settings in config `figures` ask for, so `formats` can differ between figures.
+for fig_analysis in FIGURE_ANALYSES:
+
+    rule:
+        """Draw the figure of one analysis (forest, subgroup forest, bubble, durability or effect-direction plot)."""
+        name:
+            f"plot_figure_{fig_analysis}"
+        input:
+            # the study labels (BibTeX, study sheet) and the risk-of-bias columns of forest plots
+            **evidence_inputs(),
+            fit=f"results/fits/{fig_analysis}.json",
+            effect_sizes=f"results/effect_sizes/{fig_analysis}.csv",
+            rows=f"results/evidence/rows/{fig_analysis}.json",
+        output:
+            **figure_outputs(fig_analysis, caption="../report/figure.rst"),
+        log:
+            f"results/logs/plot_figure/{fig_analysis}.log",
+        params:
+            spec=spec_of(fig_analysis),
+            rob=config.get("rob_figures", {}),
+            figure=figure_settings(fig_analysis),
+        script:
+            "../scripts/plot_figure.py"
 
 
 rule plot_prisma:
@@ -45,6 +45,7 @@ rule plot_prisma:
         "results/logs/plot_prisma/prisma.log",
     params:
         prisma=config.get("prisma", {}),
+        figure=figure_settings("prisma"),
     script:
         "../scripts/plot_prisma.py"
 
@@ -65,5 +66,7 @@ rule plot_rob:
         "results/logs/plot_rob/plot_rob.log",
     params:
         cfg=config.get("rob_figures", {}),
+        traffic=figure_settings("rob_traffic_light"),
+        summary=figure_settings("rob_summary"),
     script:
         "../scripts/plot_rob.py"

@@ -10,6 +10,8 @@ rule make_table:
         effect_sizes="results/effect_sizes/{analysis}.csv",
         excluded="results/effect_sizes/{analysis}.excluded.csv",
         bib=ancient(EVIDENCE_FILES["bib"]),
+        # labels of studies whose reference has no authors come from the study sheet
+        studies=ancient(EVIDENCE_FILES["studies"]),
         rows=row_fingerprint,
     output:
         csv=report(

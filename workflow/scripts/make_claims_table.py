@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ketameta.evidence.prepared import read_prepared
-from ketameta.outputs.citations import Citations
 from ketameta.synthesis.claims import assess_claims
 from ketameta.synthesis.files import read_json
+from ketameta.synthesis.labels import study_citations
 from ketameta.synthesis.summaries import claims_table
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def main(fit_paths, evidence, out, claims, grades, analyses):
     ev = read_prepared(evidence)
     fits = {Path(p).stem: read_json(p) for p in fit_paths}
-    table = claims_table(assess_claims(claims, fits, ev, grades, analyses), Citations(evidence["bib"]))
+    table = claims_table(assess_claims(claims, fits, ev, grades, analyses), study_citations(evidence["bib"], ev.studies))
     table.write(csv=out["csv"], md=out["md"], tex=out["tex"], html=out["html"])
 
 

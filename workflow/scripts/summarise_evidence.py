@@ -7,8 +7,8 @@ import pandas as pd
 
 from ketameta.evidence import data_gaps
 from ketameta.evidence.prepared import read_prepared
-from ketameta.outputs.citations import Citations
 from ketameta.synthesis.files import write_csv
+from ketameta.synthesis.labels import study_citations
 from ketameta.synthesis.summaries import gaps_table, studies_table
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def main(evidence, out):
     ev = read_prepared(evidence)
-    cit = Citations(evidence["bib"])
+    cit = study_citations(evidence["bib"], ev.studies)
     studies_table(ev, cit).write(csv=out["studies_csv"], md=out["studies_md"],
                                  tex=out["studies_tex"], html=out["studies_html"])
     gaps_table(data_gaps(ev), cit).write(csv=out["gaps_csv"], md=out["gaps_md"],

@@ -4,7 +4,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ketameta.evidence.prepared import read_prepared
-from ketameta.outputs.citations import Citations
+from ketameta.synthesis.labels import study_citations
 from ketameta.synthesis.workflow import cited_keys
 
 if TYPE_CHECKING:
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def main(evidence, out):
     ev = read_prepared(evidence)
-    Citations(evidence["bib"]).write_references(cited_keys(ev), out["md"], out["html"], out["bib"])
+    study_citations(evidence["bib"], ev.studies).write_references(cited_keys(ev), out["md"], out["html"], out["bib"])
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import difflib
 import functools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pybtex.errors
@@ -37,8 +37,6 @@ __all__ = ["Citations", "FORMATS"]
 
 #: Output formats understood by :meth:`Citations.entry` (pybtex backend names).
 FORMATS = ("text", "markdown", "html", "latex")
-
-_SHORT_TITLE_CHARS = 40
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,15 +64,6 @@ def _year(entry: Entry) -> str:
     return year or "n.d."
 
 
-def _short_title(title: str) -> str:
-    t = _plain(title)
-    t = re.split(r"[:.?!]\s", t, maxsplit=1)[0].strip()
-    if len(t) > _SHORT_TITLE_CHARS:
-        cut = t[:_SHORT_TITLE_CHARS].rsplit(" ", 1)[0]
-        t = cut.rstrip(",;") + "\u2026"
-    return t
-
-
 class Citations:
     """One bibliography: labels and formatted references for its entries.
 
@@ -88,6 +77,10 @@ class Citations:
         same way).
     name : str, optional
         How to name the bibliography in error messages when ``bib`` is not a path.
+    names : mapping, optional
+        Citation key -> a name for entries without author, editor, organisation or shorthand
+        (e.g. the trial's name, derived from the study sheet by
+        :func:`ketameta.synthesis.labels.fallback_names`); the year is added to it.
 
     Raises
     ------
@@ -98,12 +91,12 @@ class Citations:
     -----
     Labels follow the author--year convention: one author "Berman 2000", two "Murrough &
     Iosifescu 2013", three or more "Luckenbaugh et al. 2014" (name particles are kept: "van
-    der Berg 2020"). Without authors, the editors are used; without either, the
-    ``organization`` or ``institution`` field; without any of those, a short title (up to the
-    first colon, at most 40 characters); without a title, the journal (or ``howpublished``);
-    and without any of these, the citation key. A missing year
-    prints as "n.d.". Labels that would coincide get suffixes a, b, ... in title order, computed
-    over the whole bibliography so a study has the same label in every output.
+    der Berg 2020"). A biblatex ``shorthand`` field is used as the whole label. Without
+    authors, the editors are used; without either, the ``organization`` or ``institution``
+    field; without any of those, the name given in ``names`` (e.g. "TRANSFORM-1"), else the
+    citation key with its year taken out ("sanacora reply 2017"). A label is never a journal
+    or a title: they do not identify a study to a reader. A missing year prints as "n.d.".
+    Labels that would coincide get suffixes a, b, ... in title order, computed over the whole bibliography so a study has the same label in every output.
 
     Examples
     --------
@@ -118,6 +111,7 @@ class Citations:
         *,
         style: str = "plain",
         name: str | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         if isinstance(bib, BibliographyData):
             self.path = name or "<bibliography>"
@@ -140,6 +134,7 @@ class Citations:
         except Exception as exc:
             raise ValueError(f"unknown pybtex style {style!r}") from exc
         self.style = style
+        self.names = dict(names or {})
         self._labels: dict[str, str] | None = None
 
     # ---- keys ----------------------------------------------------------------------------
@@ -189,6 +184,8 @@ class Citations:
     # ---- labels --------------------------------------------------------------------------
 
     def _base_label(self, entry: Entry) -> str:
+        if entry.fields.get("shorthand"):
+            return _plain(entry.fields["shorthand"])
         persons = entry.persons.get("author") or entry.persons.get("editor") or []
         names = [_person_name(p) for p in persons if str(p).strip().lower() != "others"]
         etal = any(str(p).strip().lower() == "others" for p in persons)
@@ -201,13 +198,13 @@ class Citations:
                 who = f"{names[0]} et al."
         elif entry.fields.get("organization") or entry.fields.get("institution"):
             who = _plain(entry.fields.get("organization") or entry.fields["institution"])
-        elif entry.fields.get("title"):
-            who = _short_title(entry.fields["title"])
-        elif entry.fields.get("journal") or entry.fields.get("howpublished"):
-            # no author, editor, organisation or title: the venue is the most readable name
-            who = _short_title(entry.fields.get("journal") or entry.fields["howpublished"])
+        elif self.names.get(entry.key):
+            who = self.names[entry.key]
         else:
-            who = entry.key
+            # the key, without its year (never the journal or the title: neither names a study)
+            year = _year(entry)
+            parts = [p for p in re.findall(r"[A-Za-z]+|\d+", entry.key) if p != year]
+            who = " ".join(parts) or entry.key
         return f"{who} {_year(entry)}"
 
     def _all_labels(self) -> dict[str, str]:

@@ -68,18 +68,19 @@ def table(fit_: dict, es, excluded, spec, cit):
     return kind_of(spec).table(fit_, es, excluded, spec, cit)
 
 
-def figure(fit_: dict, es, spec, cit, rob=None, rob_palette="cochrane"):
+def figure(fit_: dict, es, spec, cit, rob=None, rob_palette="cochrane", opts=None):
     """The figure of one analysis (a small message figure when it failed).
 
     ``rob`` (per study, the risk-of-bias judgements by domain; :func:`ketameta.synthesis.robtable.
-    rob_by_study`) adds the robvis columns at the right edge of forest plots.
+    rob_by_study`) adds the robvis columns at the right edge of forest plots; ``opts`` are the
+    figure's settings from the config's ``figures`` section (:func:`.figopts.figure_options`).
     """
     from ..outputs.figures.style import message_figure
 
     spec = as_spec(spec)
     if fit_.get("status") != "ok":
         return message_figure(f"{fit_.get('title', '')}\nnot fitted: {fit_.get('reason', '')}")
-    fig = kind_of(spec).figure(fit_, es, spec, cit, rob=rob, rob_palette=rob_palette)
+    fig = kind_of(spec).figure(fit_, es, spec, cit, rob=rob, rob_palette=rob_palette, opts=opts)
     return fig if fig is not None else message_figure(f"no figure for analysis type {spec['type']}")
 
 

@@ -131,6 +131,12 @@ def load_and_validate(config: dict, config_path="config/config.yaml",
             problems.append(InputError(
                 f"claims[{c['id']}].source {c['source']!r} is not a key of {ev_cfg['bib']}",
                 file=str(config_path), column=f"claims.{c['id']}.source"))
+    known = set(figure_analyses(config)) | {"prisma", "rob_traffic_light", "rob_summary"}
+    for fid in ((config.get("figures") or {}).get("analyses") or {}):
+        if fid not in known:
+            problems.append(InputError(
+                f"figures.analyses names {fid!r}, which has no figure; figures: {', '.join(sorted(known))}",
+                file=str(config_path), column=f"figures.analyses.{fid}"))
     if problems:
         raise InputErrors(problems)
     return ev

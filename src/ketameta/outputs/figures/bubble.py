@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from .style import (
@@ -14,6 +16,9 @@ from .style import (
     figure_width,
     fmt_tick,
     new_figure,
+    ratio_axis,
+    resolve_clip,
+    study_styles,
     styled,
 )
 
@@ -39,9 +44,13 @@ def bubble(
     *,
     xlabel: str = "",
     ylabel: str = "",
-    refline: float | None = 0.0,
+    refline: float | None = None,
+    study_ids: Sequence[str] | None = None,
+    ratio: bool = False,
+    clip: str | tuple[float, float] | None = "auto",
     width: str | float = "single",
     height: float | None = None,
+    fontsize: float | None = None,
 ) -> Figure:
     """Bubble plot of a meta-regression (metafor's ``regplot``).
 
@@ -61,12 +70,22 @@ def bubble(
         Text next to each point (e.g. author--year labels).
     xlabel, ylabel : str
         Axis labels.
-    refline : float or None, default 0
-        Horizontal reference line (dotted).
+    refline : float, optional
+        Horizontal reference line (dotted); default 1 for ratios, else 0.
+    study_ids : sequence of str, optional
+        Stable id of each point's study: the bubble's colour and marker come from it
+        (:func:`.style.study_style`), the same as in the study's other figures. Default: the
+        labels; without labels, grey circles.
+    ratio : bool, default False
+        ``yi``, the line and bands are ratios: log effect axis with ratio ticks, null line at 1.
+    clip : "auto", "none"/None or (float, float), default "auto"
+        Effect-axis range (bands beyond it are cut by the axes; see :func:`.style.clip_range`).
     width : {"single", "onehalf", "double"} or float
         Figure width. Height defaults to 0.75 × width (single) or 0.5 × width (wider).
     height : float, optional
         Height in inches.
+    fontsize : float, optional
+        Base text size in points (default 7).
 
     Returns
     -------
@@ -85,8 +104,13 @@ def bubble(
         raise ValueError("pred_x, pred, ci_lb and ci_ub must have the same length")
     if np.any(w[np.isfinite(w)] < 0):
         raise ValueError("weights must be non-negative")
+    if ratio and np.any(np.concatenate([yi, pr, lo, hi])[
+            np.isfinite(np.concatenate([yi, pr, lo, hi]))] <= 0):
+        raise ValueError("ratio=True needs positive values (ratios, not log ratios)")
+    ref = (1.0 if ratio else 0.0) if refline is None else refline
     W = figure_width(width)
     H = height or (0.75 * W if W < 4 else 0.5 * W)
+    fs = float(fontsize) if fontsize else 7.0
     fig = new_figure(W, H, layout="constrained")
     ax = fig.add_subplot()
     order = np.argsort(px)
@@ -99,8 +123,8 @@ def bubble(
         ax.plot(px, pl, color="black", lw=0.6, ls=(0, (1, 1.5)), zorder=2)
         ax.plot(px, pu, color="black", lw=0.6, ls=(0, (1, 1.5)), zorder=2)
     ax.plot(px, pr, color="black", lw=1.0, zorder=3)
-    if refline is not None:
-        ax.axhline(refline, color="0.4", lw=0.5, ls=(0, (1, 2)), zorder=1)
+    if ref is not None:
+        ax.axhline(ref, color="0.4", lw=0.5, ls=(0, (1, 2)), zorder=1)
     fin = np.isfinite(w)
     if fin.any():
         wmin, wmax = np.nanmin(w[fin]), np.nanmax(w[fin])
@@ -108,19 +132,17 @@ def bubble(
     else:
         rel = np.full_like(w, 0.5)
     diam = 3 + 12 * np.where(np.isfinite(rel), rel, 0.5)
-    order_pts = np.argsort(-diam)  # large first, small on top
-    ax.scatter(
-        x[order_pts],
-        yi[order_pts],
-        s=diam[order_pts] ** 2,
-        facecolor="0.62",
-        edgecolor="black",
-        linewidths=0.5,
-        zorder=4,
-    )
+    if labels is not None and len(labels) != len(x):
+        raise ValueError("labels must have one entry per study")
+    ids = [str(v) for v in (study_ids if study_ids is not None else (labels or []))]
+    if ids and len(ids) != len(x):
+        raise ValueError("study_ids must have one entry per study")
+    styles = study_styles(ids) if ids else {}
+    for i in np.argsort(-diam, kind="stable"):  # large first, small on top
+        colour, marker = styles[ids[i]] if ids else ("0.62", "o")
+        ax.scatter([x[i]], [yi[i]], s=diam[i] ** 2, marker=marker, facecolor=colour, alpha=0.85,
+                   edgecolor="black", linewidths=0.5, zorder=4)
     if labels is not None:
-        if len(labels) != len(x):
-            raise ValueError("labels must have one entry per study")
         for xi, yv, d, lab in zip(x, yi, diam, labels):
             ax.annotate(
                 str(lab),
@@ -129,14 +151,50 @@ def bubble(
                 textcoords="offset points",
                 ha="left",
                 va="center",
-                fontsize=5.5,
+                fontsize=fs - 1.5,
                 color="0.2",
                 zorder=5,
             )
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    # the effect axis: estimates and the null line decide; a band beyond is cut by the axes
+    bounds = np.concatenate([yi, lo, hi, [ref]] + ([as_float(pi_lb), as_float(pi_ub)]
+                                                   if pi_lb is not None and pi_ub is not None else []))
+    bounds = bounds[np.isfinite(bounds) & ((bounds > 0) if ratio else True)]
+    lim = resolve_clip(clip, np.concatenate([yi, pr]), ref, ratio, bounds)
+    if lim is not None and isinstance(clip, str):  # auto: the data, narrowed to the range
+        b0, b1 = max(bounds.min(), lim[0]), min(bounds.max(), lim[1])
+        if ratio:
+            a, b = np.log(b0), np.log(b1)
+            pad = 0.06 * (b - a or 1.0)
+            lim = (float(np.exp(a - pad)), float(np.exp(b + pad)))
+        else:
+            pad = 0.06 * (b1 - b0 or 1.0)
+            lim = (b0 - pad, b1 + pad)
+    if lim is not None:
+        ax.set_ylim(*lim)
+    if ratio:
+        y0, y1 = ax.get_ylim()
+        ratio_axis(ax, "y", y0, y1)
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(fmt_tick))
     ax.xaxis.set_major_formatter(FuncFormatter(fmt_tick))
-    ax.yaxis.set_major_formatter(FuncFormatter(fmt_tick))
+    ax.set_xlabel(xlabel, fontsize=fs)
+    ax.set_ylabel(ylabel, fontsize=fs)
+    ax.tick_params(labelsize=fs - 0.5)
+    handles = [
+        Line2D([], [], ls="none", marker="o", ms=5, markerfacecolor="0.62", markeredgecolor="black",
+               markeredgewidth=0.5),
+        Line2D([], [], color="black", lw=1.0),
+        Patch(facecolor="0.88", edgecolor="black", lw=0.6, ls=(0, (4, 2))),
+    ]
+    labs = ["Study (area \u221d weight)", "Meta-regression line", "95% CI of the line"]
+    if pi_lb is not None and pi_ub is not None:
+        handles.append(Line2D([], [], color="black", lw=0.6, ls=(0, (1, 1.5))))
+        labs.append("95% prediction interval")
+    if ref is not None:
+        handles.append(Line2D([], [], color="0.4", lw=0.5, ls=(0, (1, 2))))
+        labs.append(f"No effect ({fmt_tick(ref)})")
+    fig.legend(handles, labs, loc="outside lower center", ncol=3 if W > 4 else 2,
+               fontsize=fs - 0.5, handlelength=1.8, columnspacing=1.0)
     return fig
 
 

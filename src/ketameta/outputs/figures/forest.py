@@ -22,9 +22,11 @@ from .style import (
     frame,
     new_figure,
     nice_ratio_ticks,
+    resolve_clip,
     styled,
     text_width,
     truncate,
+    wrap,
 )
 
 __all__ = ["forest"]
@@ -68,14 +70,17 @@ def forest(
     refline: float | None = 0.0,
     show_weights: bool = True,
     xlim: tuple[float, float] | None = None,
+    clip: str | tuple[float, float] | None = "auto",
     xscale: str | None = None,
     digits: int = 2,
     favours: tuple[str, str] | None = None,
     header: tuple[str, str] = ("Study", "Estimate [95% CI]"),
     width: str | float = "single",
     fontsize: float | None = None,
+    height: float | None = None,
     rob: pd.DataFrame | None = None,
     rob_palette: str = "cochrane",
+    key: bool = True,
 ) -> Figure:
     """Forest plot: one row per study, pooled estimates as diamonds (metafor's ``forest``).
 
@@ -99,8 +104,15 @@ def forest(
         Print the ``weight`` column (as percent) when present.
     xlim : (float, float), optional
         Axis limits on the drawn scale; intervals beyond them end in an arrow.
+    clip : "auto", "none"/None or (float, float), default "auto"
+        Range beyond which intervals (CIs, prediction intervals, diamonds) are cut and end in an
+        arrow, so that one huge interval does not squash the others (RevMan's convention):
+        ``"auto"`` is the estimates' and null line's spread on either side of them
+        (:func:`.style.clip_range`), a pair fixes the axis range on the drawn scale, None draws
+        every interval whole. ``xlim`` wins when given.
     xscale : {"linear", "log"}, optional
-        Default: ``"log"`` if ``transf is np.exp`` else ``"linear"``.
+        Default: ``"log"`` if ``transf is np.exp`` else ``"linear"``. On a log axis the ticks
+        are ratios (0.5, 1, 2, ...) and the reference line is at ``transf(refline)`` = 1.
     digits : int, default 2
         Decimals of the annotations.
     favours : (str, str), optional
@@ -113,6 +125,8 @@ def forest(
         of the width) are shortened with an ellipsis; use ``"double"`` for long labels.
     fontsize : float, optional
         Text size in points (default 6 for a single column, 7 for wider figures).
+    height : float, optional
+        Height in inches (default: 0.17 in per row plus margins; a given height spreads the rows).
     rob : DataFrame, optional
         Risk-of-bias judgements drawn at the right edge, one row per study row (same order),
         one column per domain (e.g. ``D1_randomisation`` ... ``overall``), values ``low``,
@@ -120,6 +134,9 @@ def forest(
         As R meta's ``forest(..., rob = )`` with robvis colours and symbols.
     rob_palette : {"cochrane", "colourblind"}
         robvis palette of the risk-of-bias columns.
+    key : bool, default True
+        A key under the plot naming what is drawn (study squares and what their size means,
+        pooled diamonds, prediction intervals, arrows of intervals cut at the axis limit).
 
     Returns
     -------
@@ -171,24 +188,39 @@ def forest(
         vals = vals[np.isfinite(vals)]
         if xscale == "log":
             vals = vals[vals > 0]
-            lo, hi = np.log(vals.min()), np.log(vals.max())
-            pad = 0.06 * (hi - lo or 1.0)
-            xlim = (float(np.exp(lo - pad)), float(np.exp(hi + pad)))
+        lim = resolve_clip(clip, np.concatenate([yi, p_est]), ref, xscale == "log", vals)
+        fixed = lim is not None and not (isinstance(clip, str) and clip == "auto")
+        if fixed:
+            xlim = lim
         else:
             lo, hi = vals.min(), vals.max()
-            pad = 0.06 * (hi - lo or 1.0)
-            xlim = (float(lo - pad), float(hi + pad))
+            if lim is not None:
+                lo, hi = max(lo, lim[0]), min(hi, lim[1])
+            if xscale == "log":
+                lo, hi = np.log(lo), np.log(hi)
+                pad = 0.06 * (hi - lo or 1.0)
+                xlim = (float(np.exp(lo - pad)), float(np.exp(hi + pad)))
+            else:
+                pad = 0.06 * (hi - lo or 1.0)
+                xlim = (float(lo - pad), float(hi + pad))
     x0, x1 = xlim
 
     # geometry (inches)
     W = figure_width(width)
+    fs = float(fontsize) if fontsize else (6.0 if W < 4.5 else STYLE["font.size"])
+    key_lines = _key_lines(W, fs, k, npool, "weight" in df.columns and df["weight"].notna().any(),
+                           bool(np.isfinite(p_pilb).any() and np.isfinite(p_piub).any()),
+                           bool(np.any(lb < x0) or np.any(ub > x1) or np.any(p_lb < x0) or np.any(p_ub > x1)
+                                or np.any(p_pilb < x0) or np.any(p_piub > x1))) if key else []
+    key_h = 0.11 * len(key_lines) * fs / 6.0
     rh = 0.17
     gap = 0.6 if npool and k else 0.0
     n_lines = 1 + k + gap + npool
-    top, bottom = 0.12, 0.42 + (0.14 if favours else 0.0) + (0.0 if xlabel else -0.12) + (0.12 if rob is not None else 0.0)
-    H = top + (n_lines + 0.6) * rh + bottom
+    top = 0.12
+    bottom = (0.42 + (0.14 if favours else 0.0) + (0.0 if xlabel else -0.12)
+              + (0.12 if rob is not None else 0.0) + key_h)
+    H = float(height) if height else top + (n_lines + 0.6) * rh + bottom
     fig = new_figure(W, H)
-    fs = float(fontsize) if fontsize else (6.0 if W < 4.5 else STYLE["font.size"])
 
     ann = [fmt_ci(e, lo_, hi_, digits) for e, lo_, hi_ in zip(yi, lb, ub)]
     ann += [fmt_ci(e, lo_, hi_, digits) for e, lo_, hi_ in zip(p_est, p_lb, p_ub)]
@@ -284,6 +316,10 @@ def forest(
             for xe in (p_pilb[j], p_piub[j]):
                 if x0 <= xe <= x1:
                     ax.plot([xe, xe], [y - 0.18, y + 0.18], color="0.25", lw=0.8, zorder=2)
+            if p_pilb[j] < x0:
+                ax.plot([x0], [y], marker="<", color="0.25", ms=3, zorder=3)
+            if p_piub[j] > x1:
+                ax.plot([x1], [y], marker=">", color="0.25", ms=3, zorder=3)
         h = 0.36
         poly = Polygon(
             [(p_lb[j], y), (p_est[j], y + h), (p_ub[j], y), (p_est[j], y - h)],
@@ -292,8 +328,13 @@ def forest(
             edgecolor="black",
             lw=0.5,
             zorder=5,
+            clip_on=True,
         )
         ax.add_patch(poly)
+        if p_lb[j] < x0:  # a diamond cut at the axis limit ends in an arrow
+            ax.plot([x0], [y], marker="<", color="black", ms=3.5, zorder=6, clip_on=False)
+        if p_ub[j] > x1:
+            ax.plot([x1], [y], marker=">", color="black", ms=3.5, zorder=6, clip_on=False)
 
     # text columns (figure x, data y)
     tr = blended_transform_factory(fig.transFigure, ax.transData)
@@ -334,6 +375,28 @@ def forest(
                 fontsize=fs - 0.5,
                 color="0.25",
             )
+    if key_lines:
+        y_key = 0.02 + (0.12 if rob_cols else 0.0)
+        fig.text(pad / W, (y_key + key_h) / H, "\n".join(key_lines), ha="left", va="top",
+                 fontsize=fs - 1, color="0.25", linespacing=1.25)
     return fig
+
+
+def _key_lines(W, fs, k, npool, weights, pi, arrows):
+    """The key under a forest plot, wrapped to the figure width (measured)."""
+    parts = []
+    if k:
+        parts.append("\u25a0 study estimate" + (" (area \u221d weight)" if weights else "")
+                     + " with 95% CI")
+    if npool:
+        parts.append("\u25c6 pooled estimate (width: 95% CI)")
+    if pi:
+        parts.append("line through \u25c6: 95% prediction interval")
+    if arrows:
+        parts.append("\u25c0 \u25b6 interval continues beyond the axis")
+    if not parts:
+        return []
+    probe = new_figure(W, 1.0)
+    return wrap(probe, "; ".join(parts), W - 0.1, fs - 1)
 
 

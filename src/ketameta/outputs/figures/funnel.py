@@ -8,6 +8,7 @@ from statistics import NormalDist
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import FuncFormatter
 
@@ -16,6 +17,7 @@ from .style import (
     figure_width,
     fmt_tick,
     new_figure,
+    ratio_axis,
     styled,
 )
 
@@ -38,8 +40,10 @@ def funnel(
     ylabel: str = "Standard error",
     shades: Sequence[str] | None = None,
     background: str = "0.93",
+    ratio: bool = False,
     width: str | float = "single",
     height: float | None = None,
+    fontsize: float | None = None,
 ) -> Figure:
     """Contour-enhanced funnel plot (Peters et al. 2008).
 
@@ -63,10 +67,16 @@ def funnel(
         "gray75"))``. Beyond the last contour the ``background`` colour shows.
     background : str, default "0.93"
         Colour of the region beyond the outermost contour.
+    ratio : bool, default False
+        ``yi``, ``estimate`` and ``center`` are log ratios (log OR, log RR): the effect axis is
+        drawn on the ratio scale on a log axis (ticks 0.5, 1, 2, ...; the contours stay straight
+        lines) with the null at ``exp(center)`` = 1.
     width : {"single", "onehalf", "double"} or float
         Figure width; height defaults to 0.85 × width (single) or 0.5 × width.
     height : float, optional
         Height in inches.
+    fontsize : float, optional
+        Base text size in points (default 7).
 
     Returns
     -------
@@ -109,10 +119,11 @@ def funnel(
         * 1.08
     )
     # regions from the outermost contour inwards, each a triangle with its apex at (center, 0)
+    tf = np.exp if ratio else (lambda v: v)
     for z, shade in reversed(list(zip(zs, shades))):
         ax.add_patch(
             Polygon(
-                [(center - z * se_max, se_max), (center, 0.0), (center + z * se_max, se_max)],
+                [(tf(center - z * se_max), se_max), (tf(center), 0.0), (tf(center + z * se_max), se_max)],
                 closed=True,
                 facecolor=shade,
                 edgecolor="none",
@@ -121,19 +132,24 @@ def funnel(
         )
     for z in zs:
         ax.plot(
-            [center - z * se_max, center, center + z * se_max],
+            [tf(center - z * se_max), tf(center), tf(center + z * se_max)],
             [se_max, 0, se_max],
             color="0.4",
             lw=0.4,
             zorder=1,
         )
-    ax.axvline(estimate, color="black", lw=0.8, zorder=2)
-    ax.scatter(yi, sei, s=12, color="black", zorder=3, linewidths=0)
-    ax.set_xlim(center - span, center + span)
+    ax.axvline(tf(estimate), color="black", lw=0.8, zorder=2)
+    ax.scatter(tf(yi), sei, s=12, color="black", zorder=3, linewidths=0)
+    ax.set_xlim(tf(center - span), tf(center + span))
     ax.set_ylim(se_max, 0)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_formatter(FuncFormatter(fmt_tick))
+    fs = float(fontsize) if fontsize else 7.0
+    ax.set_xlabel(xlabel, fontsize=fs)
+    ax.set_ylabel(ylabel, fontsize=fs)
+    ax.tick_params(labelsize=fs - 0.5)
+    if ratio:
+        ratio_axis(ax, "x", tf(center - span), tf(center + span))
+    else:
+        ax.xaxis.set_major_formatter(FuncFormatter(fmt_tick))
     ax.yaxis.set_major_formatter(FuncFormatter(fmt_tick))
     for s in ("top", "right"):
         ax.spines[s].set_visible(True)
@@ -145,12 +161,15 @@ def funnel(
         Patch(facecolor=c, edgecolor="0.4", lw=0.4)
         for c in list(shades[: len(levels)]) + [background]
     ]
+    handles += [Line2D([], [], ls="none", marker="o", ms=3, color="black"),
+                Line2D([], [], color="black", lw=0.8)]
+    labels += ["Study", "Pooled estimate"]
     fig.legend(
         handles,
         labels,
         loc="outside lower center",
         ncol=2,
-        fontsize=6,
+        fontsize=fs - 1,
         handlelength=1.2,
         columnspacing=1.2,
     )

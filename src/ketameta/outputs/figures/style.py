@@ -22,7 +22,18 @@ Conventions
 * **Text is literal.** Study labels and other strings from data are drawn exactly as given:
   mathtext is off (``text.parse_math = False``), so a ``$`` in a label never turns into maths.
   Use Unicode for symbols in axis labels (τ², I², ≥).
-* **Colours.** Greys and the Okabe--Ito colour-blind-safe palette.
+* **Colours.** Greys and the Okabe--Ito colour-blind-safe palette. A study keeps one colour
+  and marker in every figure and every run: both come from a hash of its id
+  (:func:`study_style`), never from its position, so adding a study changes no other study's
+  colour.
+* **Ratios.** Ratio measures (odds, risk ratios) are drawn on their natural scale on a log axis
+  with the null line at 1 (:func:`ratio_axis`).
+* **Clipping.** One huge interval must not squash the others: an interval figure's axis covers
+  the point estimates and the null line plus one spread of them on either side
+  (:func:`clip_range`), and intervals beyond end in an arrow at the axis limit (as RevMan's
+  forest plots); a fixed range can be given instead.
+* **Sizes from the config.** ``width`` (journal width name or millimetres via
+  :func:`parse_size`), ``height`` and ``fontsize`` are arguments of every figure function.
 
 This module holds the shared style, sizes, palette, saving and text-measuring helpers; one
 module per figure kind holds the drawing.
@@ -50,7 +61,8 @@ from ...io import atomic_write
 __all__ = [
     "WIDTHS", "STYLE", "PALETTE", "MARKERS", "figure_width", "savefig_all", "styled", "new_figure",
     "frame", "text_width", "wrap", "truncate", "nice_ratio_ticks", "fmt_tick", "as_float",
-    "message_figure",
+    "message_figure", "study_style", "STUDY_COLOURS", "STUDY_MARKERS", "clip_range", "ratio_axis",
+    "parse_size", "FORMATS",
 ]
 
 MM = 1 / 25.4
@@ -60,6 +72,10 @@ WIDTHS = {"single": 89 * MM, "onehalf": 120 * MM, "double": 183 * MM}
 #: Okabe & Ito (2008) colour-blind-safe palette (yellow last: weak on white).
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h"]
+#: Colours and markers a study can take (black and the pooled diamond are kept for pooled
+#: estimates, yellow is weak on white): 6 x 8 = 48 combinations.
+STUDY_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"]
+STUDY_MARKERS = ["o", "s", "^", "v", "P", "X", "<", ">"]
 
 #: rcParams applied while building and saving every figure.
 STYLE: dict[str, Any] = {
@@ -105,6 +121,8 @@ _METADATA = {
     "svg": {"Creator": "ketameta", "Date": None},
     "png": {"Software": None},
 }
+#: Formats :func:`savefig_all` writes.
+FORMATS = tuple(_METADATA)
 
 
 def figure_width(width: str | float) -> float:
@@ -130,6 +148,156 @@ def figure_width(width: str | float) -> float:
     if not 0.5 <= w <= 20:
         raise ValueError(f"width {w} in is not a plausible figure width")
     return w
+
+
+def parse_size(value: Any, what: str = "width") -> str | float | None:
+    """A size from the configuration: a journal width name, millimetres, or None for "auto".
+
+    Parameters
+    ----------
+    value : {"single", "onehalf", "double", "auto"}, number or None
+        ``"single"`` (89 mm), ``"onehalf"`` (120 mm), ``"double"`` (183 mm) pass through (widths
+        only); a number is millimetres; ``"auto"`` or None means "follow the content".
+    what : {"width", "height"}
+        Which size (named journal widths are widths only).
+
+    Returns
+    -------
+    str, float (inches) or None
+    """
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, str):
+        if what == "width" and value in WIDTHS:
+            return value
+        raise ValueError(f"figure {what} must be a number of mm"
+                         + (f" or one of {sorted(WIDTHS)}" if what == "width" else "")
+                         + f" or 'auto', got {value!r}")
+    mm = float(value)
+    if not 20 <= mm <= 500:
+        raise ValueError(f"figure {what} {mm} mm is outside 20-500 mm")
+    return mm * MM
+
+
+def study_style(study_id: str, taken: Mapping[str, tuple[str, str]] | None = None) -> tuple[str, str]:
+    """Colour and marker of a study, derived from its id (the same in every figure and run).
+
+    Parameters
+    ----------
+    study_id : str
+        The study's id (``study_id`` of ``data/studies.csv``, or its label).
+    taken : mapping, optional
+        Styles already given to other studies of the same figure (id -> (colour, marker)).
+        Only when this study's pair is already taken does it move to the next free marker;
+        its colour never changes.
+
+    Returns
+    -------
+    (str, str)
+        Hex colour from :data:`STUDY_COLOURS` and a marker from :data:`STUDY_MARKERS`.
+
+    Notes
+    -----
+    With ``h`` the first 8 bytes of ``sha256(id)``, the colour is ``h mod 6`` and the marker
+    ``(h // 6) mod 8``: a study's style depends on its id only, so adding or removing another
+    study changes no colour (a position-based palette would recolour every study after the new
+    one); a marker moves only when two studies of one figure would otherwise look identical.
+    """
+    import hashlib
+
+    h = int.from_bytes(hashlib.sha256(str(study_id).encode("utf-8")).digest()[:8], "big")
+    colour = STUDY_COLOURS[h % len(STUDY_COLOURS)]
+    m = (h // len(STUDY_COLOURS)) % len(STUDY_MARKERS)
+    used = {v for k, v in (taken or {}).items() if k != study_id}
+    for step in range(len(STUDY_MARKERS)):
+        pair = (colour, STUDY_MARKERS[(m + step) % len(STUDY_MARKERS)])
+        if pair not in used:
+            return pair
+    return colour, STUDY_MARKERS[m]
+
+
+def study_styles(study_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """:func:`study_style` of several studies of one figure (pairs made distinct in id order)."""
+    out: dict[str, tuple[str, str]] = {}
+    for s in sorted(dict.fromkeys(str(x) for x in study_ids)):
+        out[s] = study_style(s, out)
+    return out
+
+
+def clip_range(
+    estimates: Any, reference: float | None = None, *, log: bool = False, bounds: Any = (),
+) -> tuple[float, float]:
+    """Automatic axis range of an interval figure: the estimates' spread on either side.
+
+    Parameters
+    ----------
+    estimates : array-like
+        Point estimates on the drawn scale (studies, pooled estimates, a fitted curve).
+    reference : float, optional
+        The null line (0, or 1 for ratios): always inside the range.
+    log : bool, default False
+        Compute on the log scale (ratio measures on a log axis).
+    bounds : array-like
+        Interval bounds: the range never reaches beyond them (no empty margins).
+
+    Returns
+    -------
+    (float, float)
+        ``[lo - s, hi + s]`` where ``lo``/``hi`` are the smallest/largest estimate (or the
+        reference) and ``s = hi - lo`` their spread, narrowed to the bounds when these lie
+        inside. Intervals reaching beyond it are drawn up to the limit and end in an arrow
+        (RevMan's forest plots use a fixed range the same way).
+    """
+    e = np.concatenate([np.ravel(as_float(estimates)),
+                        [float(reference)] if reference is not None else []])
+    b = np.ravel(as_float(bounds))
+    if log:
+        e = np.log(e[np.isfinite(e) & (e > 0)])
+        b = np.log(b[np.isfinite(b) & (b > 0)])
+    e = e[np.isfinite(e)]
+    b = b[np.isfinite(b)]
+    if not len(e):
+        return (0.1, 10.0) if log else (-1.0, 1.0)
+    lo, hi = float(e.min()), float(e.max())
+    s = hi - lo or (abs(hi) or 1.0)
+    r_lo, r_hi = lo - s, hi + s
+    if len(b):
+        r_lo, r_hi = max(r_lo, min(float(b.min()), lo)), min(r_hi, max(float(b.max()), hi))
+    return (float(np.exp(r_lo)), float(np.exp(r_hi))) if log else (r_lo, r_hi)
+
+
+def resolve_clip(clip: Any, estimates: Any, reference: float | None, log: bool,
+                 bounds: Any) -> tuple[float, float] | None:
+    """The axis range for a ``clip`` argument: ``"auto"`` (:func:`clip_range`), None / "none"
+    (no clipping: the data decide), or ``(low, high)`` on the drawn scale.
+    """
+    if clip is None or (isinstance(clip, str) and clip == "none"):
+        return None
+    if isinstance(clip, str):
+        if clip != "auto":
+            raise ValueError(f"clip must be 'auto', 'none' or (low, high), got {clip!r}")
+        return clip_range(estimates, reference, log=log, bounds=bounds)
+    lo, hi = (float(v) for v in clip)
+    if not lo < hi or (log and lo <= 0):
+        raise ValueError(f"clip range {clip!r} must be (low, high) with low < high"
+                         + (" and low > 0 (log axis)" if log else ""))
+    return lo, hi
+
+
+def ratio_axis(ax: Any, axis: str = "x", lo: float | None = None, hi: float | None = None) -> None:
+    """Make ``ax``'s x or y axis a log axis for ratios: ticks at 0.1, 0.2, 0.5, 1, 2, 5, ...
+
+    Tick labels are the ratios themselves (e.g. "0.5", "2"), never log values.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if lo is None or hi is None:
+        lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    a.set_major_locator(FixedLocator(nice_ratio_ticks(lo, hi) or [1.0]))
+    a.set_minor_locator(NullLocator())
+    a.set_major_formatter(FuncFormatter(fmt_tick))
 
 
 def styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
@@ -263,6 +431,9 @@ def nice_ratio_ticks(lo: float, hi: float) -> list[float]:
         ] or ticks
     if len(ticks) > 7:
         ticks = [t for t in ticks if round(t / 10 ** math.floor(math.log10(t)), 6) == 1]
+    if len(ticks) < 3:  # a narrow range: finer steps (1, 1.5, 2, 3, 5, 7 per decade)
+        fine = [m * 10.0**e for e in range(-4, 5) for m in (1, 1.5, 2, 3, 5, 7)]
+        ticks = [t for t in fine if lo <= t <= hi] or ticks
     return ticks
 
 
@@ -281,6 +452,6 @@ def as_float(a: Any) -> np.ndarray:
 
 def message_figure(text: str) -> Figure:
     """A small figure that states why there is no plot (e.g. a failed analysis)."""
-    fig = Figure(figsize=(figure_width("single"), 1.2))
+    fig = new_figure(figure_width("single"), 1.2)
     fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=7)
     return fig

@@ -95,8 +95,13 @@ class AnalysisKind:
         """The results table (:class:`ketameta.outputs.tables.Table`)."""
         raise NotImplementedError
 
-    def figure(self, fit: dict, es: pd.DataFrame, spec, cit, rob=None, rob_palette="cochrane"):
-        """The figure (:class:`matplotlib.figure.Figure`), or None for kinds without one."""
+    def figure(self, fit: dict, es: pd.DataFrame, spec, cit, rob=None, rob_palette="cochrane",
+               opts=None):
+        """The figure (:class:`matplotlib.figure.Figure`), or None for kinds without one.
+
+        ``opts`` are the figure's settings from the config (:func:`ketameta.synthesis.figopts.
+        figure_options`): ``width``, ``height``, ``fontsize``, ``clip``.
+        """
         return None
 
     def methods(self, fit: dict, spec) -> str:

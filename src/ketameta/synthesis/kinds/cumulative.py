@@ -132,10 +132,11 @@ class Cumulative(AnalysisKind):
                              "Estimate": f"Cumulative {scale} [{fit.get('level', 95):g}% CI]"},
                      formats={"estimate": 2, "I2": 0, "k": "int", "year": "int"})
 
-    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane", opts=None):
         """Cumulative forest plot: one row per trial added, the estimate so far."""
         from ...outputs import figures  # matplotlib only in the jobs that draw
         from ...outputs.figures.style import message_figure
+        from ..figopts import figure_kwargs
         from .pooled import AXIS, label_of
 
         if not fit["steps"]:
@@ -144,7 +145,8 @@ class Cumulative(AnalysisKind):
                  "yi": s["estimate"], "ci_lb": s["ci_lb"], "ci_ub": s["ci_ub"]} for s in fit["steps"]]
         return figures.forest(pd.DataFrame(rows), None, xlabel=AXIS.get(fit["measure"], "Estimate"),
                               transf={"ZCOR": np.tanh, "OR": np.exp}.get(fit["measure"]), show_weights=False,
-                              header=("Trial added (window)", "Cumulative estimate [95% CI]"), width="double")
+                              header=("Trial added (window)", "Cumulative estimate [95% CI]"),
+                              **figure_kwargs(opts))
 
     def methods(self, fit, spec):
         """Methods sentence."""

@@ -160,10 +160,11 @@ class Direction(AnalysisKind):
                              "quantitative": "Numbers reported"},
                      formats={"n": "int"})
 
-    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane", opts=None):
         """Effect-direction plot."""
         from ...outputs import figures  # matplotlib only in the jobs that draw
         from ...outputs.figures.style import message_figure
+        from ..figopts import figure_kwargs
 
         rows = []
         for d in fit["domains"]:
@@ -172,7 +173,8 @@ class Direction(AnalysisKind):
                              "direction": s["direction"], "n": s["n"]})
         if not rows:
             return message_figure("no study reports a direction")
-        return figures.effect_direction(pd.DataFrame(rows), rob=None)
+        kw = figure_kwargs(opts, clip=False, height=False, fontsize=False)
+        return figures.effect_direction(pd.DataFrame(rows), rob=None, **kw)
 
     def methods(self, fit, spec):
         """Methods sentence."""

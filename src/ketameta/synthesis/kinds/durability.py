@@ -196,9 +196,10 @@ class Durability(PooledKind):
                              "are unreliable with this few studies (exploratory).")
         return notes
 
-    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane", opts=None):
         """Per-study effects over time, pooled points and the fitted curve with its band."""
         from ...outputs import figures  # matplotlib only in the jobs that draw
+        from ..figopts import figure_kwargs
 
         measure = fit.get("measure")
         tr = np.exp if measure == "OR" else (lambda x: x)
@@ -227,7 +228,8 @@ class Durability(PooledKind):
             tr(es["ci_lb"].to_numpy(float)), tr(es["ci_ub"].to_numpy(float)),
             [label_of(cit, k) for k in es["citation_key"]],
             pooled=pd.DataFrame(pooled) if pooled else None, curve=curve, marks=marks,
-            ylabel=AXIS.get(measure, measure), width="double",
+            ylabel=AXIS.get(measure, measure), study_ids=es["study_id"].astype(str).tolist(),
+            ratio=measure == "OR", **figure_kwargs(opts),
         )
 
     def methods(self, fit, spec):

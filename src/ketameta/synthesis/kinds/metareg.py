@@ -342,19 +342,29 @@ class Metareg(AnalysisKind):
                              "pval": "p", "Estimate": f"{fit['measure']} [95% CI]"},
                      formats={"moderator": 3, "estimate": 3, "pval": "p", "k": "int"})
 
-    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane", opts=None):
         """Bubble plot: effect sizes against the moderator, sized by weight, with the fitted line."""
         from ...outputs import figures  # matplotlib only in the jobs that draw
+        from ..figopts import figure_kwargs
 
         mod = fit["moderator"]
         w = 1.0 / (es["vi"] + fit["tau2"])
         b = fit["bubble"]
+        ratio = fit.get("measure") == "OR"  # log odds ratios: drawn as odds ratios, log axis
+
+        def tr(v):
+            if v is None:
+                return None
+            v = np.asarray(v, dtype=float)
+            return np.exp(v) if ratio else v
+
         return figures.bubble(
-            es[mod].to_numpy(float), es["yi"].to_numpy(float), w.to_numpy(float),
-            b["x"], b["pred"], b["ci_lb"], b["ci_ub"], b.get("pi_lb"), b.get("pi_ub"),
+            es[mod].to_numpy(float), tr(es["yi"].to_numpy(float)), w.to_numpy(float),
+            b["x"], tr(b["pred"]), tr(b["ci_lb"]), tr(b["ci_ub"]), tr(b.get("pi_lb")), tr(b.get("pi_ub")),
             labels=[label_of(cit, k) for k in es["citation_key"]],
+            study_ids=es["study_id"].astype(str).tolist(), ratio=ratio,
             xlabel=fit["moderator_label"], ylabel=AXIS.get(fit.get("measure"), fit.get("measure")),
-            width="double",
+            **figure_kwargs(opts),
         )
 
     def lead(self, spec):

@@ -93,10 +93,11 @@ class PooledKind(AnalysisKind):
         )
 
     # ---- figure ---------------------------------------------------------------------------
-    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane", opts=None):
         """Forest plot: every study under its window, then the window's pooled estimate."""
         from ...outputs import figures  # matplotlib only in the jobs that draw
         from ...outputs.figures.style import message_figure
+        from ..figopts import figure_kwargs
 
         measure = fit.get("measure")
         rows, pooled, ids = [], [], []
@@ -126,8 +127,8 @@ class PooledKind(AnalysisKind):
                                                    "with more improvement)")),
             transf={"ZCOR": np.tanh, "OR": np.exp}.get(measure),
             show_weights=any(len(p.get("weights") or {}) for p in fit["pools"]),
-            digits=2 if measure == "ZCOR" else 3, width="double",
-            rob=rob_rows, rob_palette=rob_palette,
+            digits=2 if measure == "ZCOR" else 3,
+            rob=rob_rows, rob_palette=rob_palette, **figure_kwargs(opts),
         )
 
     # ---- sentences, values, headlines -----------------------------------------------------

@@ -44,6 +44,7 @@ class Subgroups(AnalysisKind):
     """Pooled estimates per subgroup and window, with a test of subgroup differences."""
 
     type = "subgroups"
+    has_figure = True
 
     def expand_spec(self, spec, config):
         """Carry the spec of the divided analysis."""
@@ -141,6 +142,29 @@ class Subgroups(AnalysisKind):
                      rename={"window": "Window", "subgroup": "Subgroup", "pval": "p", "studies": "Studies",
                              "Estimate": f"{scale} [{fit.get('level', 95):g}% CI]"},
                      formats={"estimate": 2, "pval": "p", "k": "int"})
+
+    def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane", opts=None):
+        """Subgroup forest plot: each subgroup's pooled estimate per window (empty ones left out);
+        odds ratios on a log axis with the null line at 1.
+        """
+        from ...outputs import figures  # matplotlib only in the jobs that draw
+        from ...outputs.figures.style import message_figure
+        from ..figopts import figure_kwargs
+        from .pooled import AXIS
+
+        rows = []
+        for p in fit["pools"]:
+            if p["k"] == 0 or p.get("estimate") is None:
+                continue
+            rows.append({"label": f"{p['window']}: {p['subgroup']} (k = {p['k']})",
+                         "yi": p["estimate"], "ci_lb": p["ci_lb"], "ci_ub": p["ci_ub"]})
+        if not rows:
+            return message_figure("no subgroup has a study")
+        level = f"{fit.get('level', 95):g}%"
+        return figures.forest(pd.DataFrame(rows), None, xlabel=AXIS.get(fit["measure"], "Estimate"),
+                              transf={"ZCOR": np.tanh, "OR": np.exp}.get(fit["measure"]),
+                              show_weights=False, header=("Window: subgroup", f"Estimate [{level} CI]"),
+                              **figure_kwargs(opts))
 
     def methods(self, fit, spec):
         """Methods sentence."""
