@@ -271,3 +271,18 @@ def test_across_arm_regression_adjusts_for_covariates_and_nests_arms_in_trials()
 
     with pytest.raises(ModelError, match="coefficients"):
         Metareg().fit(ev, es.iloc[:3], _metareg_spec(covariates=["dose"]))
+
+
+def test_each_dissociation_section_opens_with_its_level(real):
+    config, _ = real
+    first = {}
+    for aid in ("summary_of_findings_dissociation", "dissociation_correlation", "dissociation_slopes",
+                "dissociation_metareg"):
+        spec = flat_spec(config, aid)
+        # the lead is said whatever the fit (also when the model could not be fitted)
+        paras = pipeline.report_paragraphs({"status": "failed", "type": spec["type"]}, spec)
+        first[aid] = paras[0]
+    assert first["summary_of_findings_dissociation"].startswith("These ratings concern within-trial")
+    assert first["dissociation_correlation"].startswith("Within-trial association:")
+    assert first["dissociation_slopes"].startswith("Within-trial association:")
+    assert first["dissociation_metareg"].startswith("Ecological (between-trial) association:")

@@ -113,8 +113,10 @@ class AnalysisKind:
         return []
 
     def lead(self, spec) -> str | None:
-        """A sentence that opens the report section whatever the fit (what the analysis can show)."""
-        return None
+        """A sentence that opens the report section whatever the fit (what the analysis can show);
+        by default the config entry's ``lead``, where the kind's schema allows one.
+        """
+        return spec.get("lead")
 
     def values(self, aid: str, fit: dict) -> dict:
         """In-text values: ``{name: (value, format)}`` (names become LaTeX macros)."""

@@ -90,7 +90,6 @@ class Coverage(AnalysisKind):
     """Contrasts with two arm-level numbers side by side, and why the others lack them."""
 
     type = "coverage"
-    report_order = 2
 
     def digest_spec(self, spec):
         """The rows of the questions."""
