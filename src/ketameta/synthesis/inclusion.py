@@ -20,6 +20,7 @@ were excluded, and explain why they were excluded").
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -224,7 +225,8 @@ def summary_text(summary: dict, width: int = 100) -> str:
         if s["not_used"]:
             parts = ", ".join(f"{r['filter']} {r['rows']}" for r in s["by_filter"])
             head += f"; not used {len(s['not_used'])}: {parts}"
-        lines.append(head if len(head) <= width else head[: width - 3] + "...")
+        lines += textwrap.wrap(head, width=width, subsequent_indent=" " * (w + 6),
+                               break_on_hyphens=False)
     lines.append("Not used, new since the previous run:")
     lines += [f"  {ln}" for ln in _new_lines(summary)]
     if summary["headlines"]:
