@@ -554,6 +554,7 @@ def test_snakemake_stops_before_any_job(case, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     line = expect.check(out)
+    assert "Traceback" not in line
     assert "problem(s) in the input" in out
     assert written_results(tmp_path) == [], written_results(tmp_path)
     assert (tree_digest(tmp_path / "data"), tree_digest(tmp_path / "config")) == before
