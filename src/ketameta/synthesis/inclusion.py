@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..evidence.gaps import NO_EFFECT_SIZE
+
 __all__ = ["PART_COLUMNS", "row_status", "analysis_summary", "run_summary", "summary_markdown",
            "summary_text", "explain_study", "explain_text", "read_frames"]
 
@@ -274,6 +276,15 @@ def explain_study(study_id: str, frames: Mapping[str, tuple[pd.DataFrame, pd.Dat
     return pd.DataFrame(out, columns=["analysis", "part", "key", "status", "reason", "filter"])
 
 
+def _step(filt: str) -> str:
+    """How an exclusion's ``filter`` reads in ``explain``: a configuration filter, or the step."""
+    if filt == NO_EFFECT_SIZE:
+        return "passed the filters; no effect size could be computed"
+    if filt.startswith(("select.", "domains.")) or filt in ("grades", "role"):
+        return f"filter {filt}"
+    return f"step: {filt}"
+
+
 def explain_text(table: pd.DataFrame, study_id: str) -> str:
     """:func:`explain_study` for the console: per analysis, each row used or why not.
 
@@ -294,7 +305,7 @@ def explain_text(table: pd.DataFrame, study_id: str) -> str:
             if status == "used":
                 lines.append(f"  {part}{key}: used")
             else:
-                how = f" (filter {filt})" if filt else ""
+                how = f" ({_step(filt)})" if filt else ""
                 lines.append(f"  {part}{key}: {status}: {reason}{how}")
     return "\n".join(lines) + "\n"
 

@@ -45,10 +45,10 @@ def direction_rows(ev, spec, grades):
                 reason, key = f"outcome {r['outcome']} not in domain {dom['name']}", "domains.outcomes"
             elif "min_days" in dom and not (r["time_days"] >= dom["min_days"]):
                 reason, key = f"time before day {dom['min_days']} (domain {dom['name']})", "domains.min_days"
+            elif str(r.get("direction", "")) not in SYMBOL:  # (a not_found row has no grade either)
+                reason = "no direction recorded (form not_found or direction missing)"
             elif r["grade"] not in grades:
                 reason, key = f"grade {r['grade']} not admitted (admitted: {', '.join(grades)})", "grades"
-            elif str(r.get("direction", "")) not in SYMBOL:
-                reason = "no direction recorded (form not_found or direction missing)"
             rec = {
                 "domain": dom["name"], "domain_label": dom["label"], "effect_id": r["effect_id"],
                 "study_id": r["study_id"], "citation_key": r.get("study_citation_key"),
