@@ -1,4 +1,5 @@
-# ketameta: `make run` builds every result into results/; `make test` runs the tests.
+# ketameta: `make run` builds every result into results/ and ends with the run summary;
+# `make test` runs the tests; `make explain STUDY=<id>` shows where one study's rows went.
 # Both create .venv (python3 -m venv) and install the pinned environment on first use,
 # and reinstall only when pyproject.toml or requirements.lock change.
 # Cluster execution (profiles/) needs the optional plugins: `make cluster-env` adds them to .venv
