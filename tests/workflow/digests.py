@@ -15,6 +15,9 @@ from pathlib import Path
 
 DIGESTS = Path(__file__).with_name("output_digests.txt")
 SKIP_DIRS = ("logs",)
+#: outputs that depend on the previous run as well as on the inputs (the run summary names the rows
+#: not used that are new since the previous run): not fingerprinted
+SKIP_FILES = ("run_summary.txt", "run_summary.md", "run_summary.json", "living/run_summary.previous.json")
 
 
 def digests(results: Path) -> dict[str, str]:
@@ -22,7 +25,8 @@ def digests(results: Path) -> dict[str, str]:
     out = {}
     for p in sorted(results.rglob("*")):
         rel = p.relative_to(results)
-        if not p.is_file() or rel.parts[0] in SKIP_DIRS or p.name == "README.md":
+        if not p.is_file() or rel.parts[0] in SKIP_DIRS or p.name == "README.md" \
+                or rel.as_posix() in SKIP_FILES:
             continue
         out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out

@@ -331,6 +331,12 @@ def _studies_sheet_emptied(inp):
                   line=inp.effects.line(0))
 
 
+def _effects_header_only(inp):
+    inp.effects.rows.clear()
+    inp.effects.dirty = True
+    return Expect(EFFECTS, None, "no data rows", line=2)
+
+
 def _duplicate_effect_id(inp):
     inp.effects.set(3, "effect_id", inp.effects.get(0, "effect_id"))
     return Expect(EFFECTS, "effect_id", "duplicated effect_id", line=inp.effects.line(3))
@@ -466,6 +472,7 @@ CASES: dict[str, Callable[[Inputs], Expect]] = {
     "time_unknown_unit": _time_unknown_unit,
     "duplicate_study_id": _duplicate_study_id,
     "studies_sheet_emptied": _studies_sheet_emptied,
+    "effects_header_only": _effects_header_only,
     "duplicate_effect_id": _duplicate_effect_id,
     "unknown_study_in_effects": _unknown_study_in_effects,
     "citation_key_not_in_bib": _citation_key_not_in_bib,
@@ -489,7 +496,8 @@ CASES: dict[str, Callable[[Inputs], Expect]] = {
 
 #: run through the real `snakemake --cores 2` (one per family of checks)
 SNAKEMAKE_CASES = ("misspelled_column", "r_out_of_range", "events_exceed_n", "malformed_bibtex",
-                   "unknown_config_key", "unknown_sensitivity_analysis", "filter_selects_nothing")
+                   "unknown_config_key", "unknown_sensitivity_analysis", "filter_selects_nothing",
+                   "effects_header_only")
 
 
 def _prepare(workdir: Path, case: str) -> tuple[Expect, dict, Callable | None]:
@@ -546,10 +554,26 @@ def test_snakemake_stops_before_any_job(case, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     line = expect.check(out)
+    assert "Traceback" not in line
     assert "problem(s) in the input" in out
     assert written_results(tmp_path) == [], written_results(tmp_path)
     assert (tree_digest(tmp_path / "data"), tree_digest(tmp_path / "config")) == before
-    assert "Traceback" not in line
+    # no Python traceback, not even Snakemake's short one ('File "...", line N, in ...')
+    assert "Traceback" not in out and 'File "' not in out, out[-3000:]
+    assert out.strip().endswith("and run again."), out[-3000:]
+
+
+def test_header_only_effects_sheet_is_one_problem(tmp_path, monkeypatch):
+    """A header line and no rows: one problem on data/effects.csv, not one per analysis."""
+    expect, data, edit = _prepare(tmp_path, "effects_header_only")
+    copy_project(tmp_path, data=data, config_edit=edit)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as info:
+        load_and_validate(read_config(tmp_path), config_path=CONFIG, schema_path=SCHEMA)
+    errors = getattr(info.value, "errors", [info.value])
+    assert [(e.file, e.line) for e in errors] == [(EFFECTS, 2)]
+    assert "no data rows" in errors[0].message
+    assert "config" not in str(info.value)
 
 
 # --------------------------------------------------------------------------- runs that write

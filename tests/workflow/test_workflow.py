@@ -203,6 +203,50 @@ def test_tiny_report_renders_in_browser(tiny_run):
                     "References"])
 
 
+def test_tiny_trial_outside_a_filter_is_named_in_summary_and_explain(tiny_run, tmp_path):
+    """Issue 18: a trial added at a dose the durability filter leaves out (0.25 mg/kg) is named,
+    with the exclusion's reason, in the run summary and by `explain`."""
+    first = json.loads((tiny_run / "results" / "run_summary.json").read_text())
+    assert first["previous"] is False and first["new_not_used"] == []
+    assert (tiny_run / "results" / "run_summary.txt").read_text("utf-8").rstrip().endswith(
+        "Report: results/report.html")
+    root = tmp_path / "tiny"
+    shutil.copytree(tiny_run, root, ignore=shutil.ignore_patterns("conda", "singularity", "log"))
+    study = tiny._study("zeta2025", dose="0.25", n="60")
+    row = tiny._eff("zeta2025_madrs_1day", "zeta2025", "durability", "depression_severity",
+                    "means_sds", 1, "day", benefit_sign="-1", m1i=16.0, sd1i=tiny.SD, n1i=30,
+                    m2i=22.0, sd2i=tiny.SD, n2i=30)
+    for name, cols, rec in (("studies.csv", tiny.STUDY_COLS, study), ("effects.csv", tiny.EFFECT_COLS, row)):
+        with open(root / "data" / name, "a", newline="", encoding="utf-8") as fh:
+            csv.DictWriter(fh, fieldnames=cols, lineterminator="\n").writerow({c: rec.get(c, "") for c in cols})
+    with open(root / "data" / "references.bib", "a", encoding="utf-8") as fh:
+        fh.write("@article{zeta2025,\n  author = {Zulu, Z.},\n  title = {Example low-dose trial two},\n"
+                 "  journal = {Example Journal},\n  year = {2025}\n}\n")
+    _snakemake(root)
+    res = root / "results"
+    excluded = pd.read_csv(res / "effect_sizes" / "durability.excluded.csv", dtype=str)
+    reason = excluded.set_index("effect_id").loc["zeta2025_madrs_1day", "reason"]
+    assert reason == "dose_mg_kg not in [0.5]"
+    summary = json.loads((res / "run_summary.json").read_text())
+    assert summary["previous"] is True
+    new = [r for r in summary["new_not_used"] if r["analysis"] == "durability"]
+    assert new == [{"analysis": "durability", "key": "zeta2025_madrs_1day", "study_id": "zeta2025",
+                    "reason": reason, "was": "new row"}]
+    # the row enters the dose meta-regression (no dose filter there): not listed as not used
+    assert not any(r["analysis"] == "dose_metareg" for r in summary["new_not_used"])
+    text = (res / "run_summary.txt").read_text("utf-8")
+    assert f"durability: zeta2025_madrs_1day (zeta2025, new row): {reason}" in text
+    assert f"durability: zeta2025_madrs_1day (zeta2025, new row): {reason}" in (
+        res / "run_summary.md").read_text("utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ketameta.synthesis.explain", "zeta2025", "--effect-sizes",
+         str(res / "effect_sizes"), "--effects", str(res / "evidence" / "effects.csv"),
+         "--config", str(root / "config" / "config.yaml")], capture_output=True, text=True, check=True)
+    blocks = dict(re.findall(r"^(\w+): \d+ of \d+ rows used\n((?:  .*\n)+)", proc.stdout, re.M))
+    assert f"zeta2025_madrs_1day: not used: {reason} (filter select.dose_mg_kg)" in blocks["durability"]
+    assert "zeta2025_madrs_1day: used" in blocks["dose_metareg"]
+
+
 # -- the repository's own evidence base -------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -386,6 +430,20 @@ def test_real_adding_a_trial_by_the_data_readme(real_run, tmp_path):
     assert {"smith2026_response_24h", "smith2026_cadss_40min"} <= ids
     report = (res / "report.html").read_text("utf-8")
     assert "Smith et al. 2026" in report
+    # the run summary names every new row an analysis did not use, with its exclusion's reason
+    summary = json.loads((res / "run_summary.json").read_text())
+    named = {(r["analysis"], r["key"]): r["reason"] for r in summary["new_not_used"]}
+    expected = {}
+    for p in (res / "effect_sizes").glob("*.excluded.csv"):
+        aid = p.name.removesuffix(".excluded.csv")
+        ex = pd.read_csv(p, dtype=str)
+        if "effect_id" not in ex.columns:  # study-level kinds (approaches)
+            continue
+        used = set(pd.read_csv(res / "effect_sizes" / f"{aid}.csv", dtype=str).get("effect_id", []))
+        for r in ex[ex.get("study_id", pd.Series(dtype=str)) == "smith2026"].to_dict("records"):
+            if r["effect_id"] not in used:
+                expected.setdefault((aid, r["effect_id"]), r["reason"])
+    assert expected and named == expected
     # what changed since the release: the new study and rows, and every estimate that moved
     ch = json.loads((res / "changes.json").read_text())
     assert ch["changed"] and ch["since"] == version

@@ -3,6 +3,9 @@
 # writes, and the targets. Helpers only; all statistics live in the ketameta library.
 
 import json
+import sys
+
+from ketameta.errors import InputError
 
 from ketameta import __version__ as KETAMETA_VERSION
 from ketameta.synthesis.living import (
@@ -16,16 +19,21 @@ from ketameta.synthesis.spec import flat_spec
 from ketameta.synthesis.figopts import figure_formats, figure_options
 from ketameta.synthesis.workflow import (
     figure_analyses,
+    input_error_report,
     load_and_validate,
     analysis_digest_for,
 )
 
-# Raises a clear error naming file, line and column (data) or key (config) on bad input.
-EVIDENCE = load_and_validate(
-    config,
-    config_path="config/config.yaml",
-    schema_path=workflow.source_path("../schemas/config.schema.yaml"),
-)
+# Bad input stops here with one line per problem (file, line, column or key), no traceback.
+try:
+    EVIDENCE = load_and_validate(
+        config,
+        config_path="config/config.yaml",
+        schema_path=workflow.source_path("../schemas/config.schema.yaml"),
+    )
+except InputError as exc:
+    sys.stderr.write(input_error_report(exc))
+    sys.exit(1)
 ANALYSES = list(config["analyses"])
 FIGURE_ANALYSES = figure_analyses(config)
 
@@ -83,6 +91,7 @@ def get_final_output():
         "results/references.md",
         "results/changes.json",
         "results/report.html",
+        "results/run_summary.txt",
     ]
     return out
 

@@ -49,6 +49,8 @@ rule summarise_evidence:
         **evidence_inputs(),
         warnings=EVIDENCE_FILES["warnings"],
         fingerprint=EVIDENCE_FINGERPRINT,
+        # the data gaps give a row the reason its analyses' exclusions give
+        excluded=expand("results/effect_sizes/{a}.excluded.csv", a=ANALYSES),
     output:
         studies_csv="results/tables/studies.csv",
         studies_md="results/tables/studies.md",

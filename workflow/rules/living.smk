@@ -54,3 +54,26 @@ rule freeze_release:
         digest=INPUTS_DIGEST,
     script:
         "../scripts/freeze_release.py"
+
+
+rule summarise_run:
+    """Summarise the run: per analysis k, rows not used by reason, new rows not used."""
+    input:
+        effect_sizes=expand("results/effect_sizes/{a}.csv", a=ANALYSES),
+        excluded=expand("results/effect_sizes/{a}.excluded.csv", a=ANALYSES),
+        headlines="results/living/headlines.json",
+        # the last job of a run: the summary ends with the path of the report
+        report="results/report.html",
+    output:
+        md="results/run_summary.md",
+        json="results/run_summary.json",
+        txt="results/run_summary.txt",
+    log:
+        "results/logs/summarise_run/summarise_run.log",
+    params:
+        analyses=ANALYSES,
+        titles={a: config["analyses"][a].get("title", a) for a in ANALYSES},
+        # the previous run's summary (kept by this job; not an output, see the script)
+        state="results/living/run_summary.previous.json",
+    script:
+        "../scripts/summarise_run.py"

@@ -1,13 +1,14 @@
 """Study characteristics, data gaps and input warnings from the evidence base."""
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ketameta.evidence import data_gaps
 from ketameta.evidence.prepared import read_prepared
-from ketameta.synthesis.files import write_csv
+from ketameta.synthesis.files import read_exclusions, write_csv
 from ketameta.synthesis.labels import study_citations
 from ketameta.synthesis.summaries import gaps_table, studies_table
 
@@ -20,7 +21,9 @@ def main(evidence, out):
     cit = study_citations(evidence["bib"], ev.studies)
     studies_table(ev, cit).write(csv=out["studies_csv"], md=out["studies_md"],
                                  tex=out["studies_tex"], html=out["studies_html"])
-    gaps_table(data_gaps(ev), cit).write(csv=out["gaps_csv"], md=out["gaps_md"],
+    exclusions = {Path(p).name.removesuffix(".excluded.csv"): read_exclusions(p)
+                  for p in evidence["excluded"]}
+    gaps_table(data_gaps(ev, exclusions), cit).write(csv=out["gaps_csv"], md=out["gaps_md"],
                                          html=out["gaps_html"])
     # the warnings of the validation done when the workflow was parsed
     warnings = pd.read_csv(evidence["warnings"], dtype=str, keep_default_na=False)

@@ -16,6 +16,7 @@ from .. import convert
 from .._dist import norm_isf, norm_sf
 from ..errors import KetametaError
 from ..escalc import escalc
+from ..evidence.gaps import NO_EFFECT_SIZE, row_gap
 
 __all__ = ["compute", "SIGN_CONVENTION", "MEASURE_LABELS"]
 
@@ -426,7 +427,9 @@ def compute(ev, selected: pd.DataFrame, spec: dict):
     -------
     effect_sizes, skipped : DataFrame
         ``effect_sizes`` has :data:`OUT_COLUMNS` (plus moderator columns added by the caller);
-        ``skipped`` lists selected rows that could not yield an effect size, with ``reason``.
+        ``skipped`` lists selected rows that could not yield an effect size, with ``reason``
+        (for a row the data-gaps table lists, its reason there:
+        :func:`ketameta.evidence.gaps.row_gap`) and ``filter`` (:data:`NO_EFFECT_SIZE`).
     """
     atype = spec["type"]
     measure = spec.get("measure", "GEN" if atype == "slopes" else None)
@@ -456,13 +459,15 @@ def compute(ev, selected: pd.DataFrame, spec: dict):
             else:
                 raise RowSkip(f"measure {measure!r} not supported for analysis type {atype!r}")
         except RowSkip as exc:
-            skipped.append({**row.to_dict(), "reason": str(exc)})
+            # the data-gaps table's wording where it names what the row lacks (one reason per row)
+            skipped.append({**row.to_dict(), "reason": row_gap(row) or str(exc), "filter": NO_EFFECT_SIZE})
             continue
         except KetametaError as exc:
-            skipped.append({**row.to_dict(), "reason": f"conversion failed: {exc}"})
+            skipped.append({**row.to_dict(), "reason": f"conversion failed: {exc}", "filter": NO_EFFECT_SIZE})
             continue
         if not (np.isfinite(yi) and np.isfinite(vi) and vi > 0):
-            skipped.append({**row.to_dict(), "reason": "effect size or variance not finite"})
+            skipped.append({**row.to_dict(), "reason": "effect size or variance not finite",
+                            "filter": NO_EFFECT_SIZE})
             continue
         if not np.isfinite(n_total) and _crossover(row) is not None:
             n_total = _num(row, "n1i") if np.isfinite(_num(row, "n1i")) else _num(row, "n")  # each patient once
@@ -493,7 +498,7 @@ def compute(ev, selected: pd.DataFrame, spec: dict):
     for eid in used_pair_rows:
         row = selected[selected["effect_id"] == eid].iloc[0]
         skipped.append({**row.to_dict(), "reason": "control arm of a within-arm change pair: "
-                        "combined into the contrast row of the ketamine arm"})
+                        "combined into the contrast row of the ketamine arm", "filter": "change pair"})
     es = pd.DataFrame(out, columns=OUT_COLUMNS)
     sk = pd.DataFrame(skipped)
     return es, sk

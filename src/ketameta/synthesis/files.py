@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..io import atomic_write
 
-__all__ = ["write_csv", "write_json", "read_json", "read_effect_sizes"]
+__all__ = ["write_csv", "write_json", "read_json", "read_effect_sizes", "read_exclusions"]
 
 
 def _clean(obj):
@@ -57,3 +57,11 @@ def read_effect_sizes(path) -> pd.DataFrame:
     df = pd.read_csv(path, dtype={"effect_id": str, "study_id": str, "comparison_id": str,
                                   "citation_key": str})
     return df
+
+
+def read_exclusions(path) -> pd.DataFrame:
+    """Read an exclusions table (``<analysis>.excluded.csv``) as text; empty cells are ``""``."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:  # an analysis that left no row out
+        return pd.DataFrame(columns=["effect_id", "reason", "filter"])

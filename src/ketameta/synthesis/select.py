@@ -92,7 +92,8 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
     Returns
     -------
     selected, excluded : DataFrame
-        ``excluded`` has the columns of ``selected`` plus ``reason``.
+        ``excluded`` has the columns of ``selected`` plus ``reason`` and ``filter`` (the
+        configuration key that left the row out: ``role``, ``select.<key>`` or ``grades``).
 
     Raises
     ------
@@ -102,7 +103,7 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
     aid = spec.get("id", "?")
     rows = candidate_rows(ev, spec.get("question"))
     if rows.empty and not strict:
-        return rows, rows.assign(reason=pd.Series(dtype=object))
+        return rows, rows.assign(reason=pd.Series(dtype=object), filter=pd.Series(dtype=object))
     if rows.empty:
         raise InputError(
             f"analyses.{aid}.question = {spec.get('question')!r} matches no row of the effects "
@@ -110,14 +111,16 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
             file=config_path, column=f"analyses.{aid}.question",
         )
     reasons = pd.Series("", index=rows.index, dtype=object)
+    filters = pd.Series("", index=rows.index, dtype=object)  # the config key that left a row out
 
-    def drop(mask, why):
+    def drop(mask, why, key):
         mask = mask & (reasons == "")
         reasons[mask] = why
+        filters[mask] = key
 
     if primary_only:
         drop(rows["study_role"] != "primary",
-             "study is an external comparator/context source, not a primary study")
+             "study is an external comparator/context source, not a primary study", "role")
     sel = spec.get("select", {}) or {}
     together = pd.Series(True, index=rows.index)  # rows matching every filter at once
     for key, accepted in sel.items():
@@ -141,24 +144,28 @@ def select_rows(ev, spec, grades, config_path="config/config.yaml", primary_only
                 file=config_path, column=f"analyses.{aid}.select.{key}",
             )
         shown = [str(a) for a in as_list(accepted)]
-        drop(~ok, f"{key} not in [{', '.join(shown)}]")
+        drop(~ok, f"{key} not in [{', '.join(shown)}]", f"select.{key}")
         together &= ok
     if "min_days" in sel:
-        drop(~(rows["time_days"] >= sel["min_days"]), f"time before day {sel['min_days']}")
+        drop(~(rows["time_days"] >= sel["min_days"]), f"time before day {sel['min_days']}",
+             "select.min_days")
         together &= rows["time_days"] >= sel["min_days"]
     if "max_days" in sel:
-        drop(~(rows["time_days"] <= sel["max_days"]), f"time after day {sel['max_days']}")
+        drop(~(rows["time_days"] <= sel["max_days"]), f"time after day {sel['max_days']}",
+             "select.max_days")
         together &= rows["time_days"] <= sel["max_days"]
     # each filter matches some row but no row matches all of them together: a gap in the
     # evidence (the analysis then reports that no effect size could be computed), not an error
     drop(~rows["grade"].isin(grades),
-         f"grade {{}} not admitted to the primary analysis (admitted: {', '.join(grades)})")
+         f"grade {{}} not admitted to the primary analysis (admitted: {', '.join(grades)})",
+         "grades")
     # fill in the grade in that message
     gmask = reasons.str.contains("{}", regex=False)
     reasons[gmask] = [r.replace("{}", str(g)) for r, g in zip(reasons[gmask], rows.loc[gmask, "grade"])]
     selected = rows[reasons == ""].copy()
     excluded = rows[reasons != ""].copy()
     excluded["reason"] = reasons[reasons != ""]
+    excluded["filter"] = filters[reasons != ""]
     return selected, excluded
 
 

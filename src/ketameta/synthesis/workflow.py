@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import InputError, InputErrors
 
-__all__ = ["validate_config", "load_and_validate", "figure_analyses",
+__all__ = ["validate_config", "load_and_validate", "figure_analyses", "input_error_report",
            "analysis_digest_for", "cited_keys"]
 
 
@@ -98,6 +98,11 @@ def load_and_validate(config: dict, config_path="config/config.yaml",
                              column=f"evidence.{key}")
     review = {k: ev_cfg[k] for k in ("rob", "screening", "search_log", "watch") if k in ev_cfg}
     ev = load_evidence(studies=ev_cfg["studies"], effects=ev_cfg["effects"], bib=ev_cfg["bib"], **review)
+    if ev.effects.empty:
+        # one problem, on the file: not one per analysis whose question then matches nothing
+        raise InputErrors([InputError(
+            "no data rows: the file has its header line but no result rows; add one row per "
+            "reported result (data/README.md, 'Add a new trial')", file=str(ev_cfg["effects"]), line=2)])
     problems = []
     for aid in config["analyses"]:
         spec = flat_spec(config, aid)
@@ -175,3 +180,14 @@ def cited_keys(ev) -> list[str]:
     return sorted(k for k in keys if k in ev.bib.entries)
 
 
+
+
+def input_error_report(exc) -> str:
+    """What the workflow prints for bad input: the problems, one per line, and what to do.
+
+    ``exc`` is an :class:`~ketameta.errors.InputError` (or :class:`~ketameta.errors.InputErrors`);
+    no Python traceback: every line names the file, line and column (or config key).
+    """
+    body = str(exc) if isinstance(exc, InputErrors) else f"1 problem(s) in the input:\n  - {exc}"
+    return (f"{body}\nNothing was computed. Fix the listed cells (data/README.md, 'What the checks "
+            "catch'; README, 'Troubleshooting') and run again.\n")

@@ -38,17 +38,17 @@ def direction_rows(ev, spec, grades):
         rows = candidate_rows(ev, dom["question"])
         outs = as_list(dom["outcomes"])
         for _, r in rows.iterrows():
-            reason = ""
+            reason, key = "", ""  # key: the config key that left the row out
             if r["study_role"] != "primary":
-                reason = "study is an external comparator/context source"
+                reason, key = "study is an external comparator/context source", "role"
             elif r["outcome"] not in outs:
-                reason = f"outcome {r['outcome']} not in domain {dom['name']}"
+                reason, key = f"outcome {r['outcome']} not in domain {dom['name']}", "domains.outcomes"
             elif "min_days" in dom and not (r["time_days"] >= dom["min_days"]):
-                reason = f"time before day {dom['min_days']} (domain {dom['name']})"
-            elif r["grade"] not in grades:
-                reason = f"grade {r['grade']} not admitted (admitted: {', '.join(grades)})"
-            elif str(r.get("direction", "")) not in SYMBOL:
+                reason, key = f"time before day {dom['min_days']} (domain {dom['name']})", "domains.min_days"
+            elif str(r.get("direction", "")) not in SYMBOL:  # (a not_found row has no grade either)
                 reason = "no direction recorded (form not_found or direction missing)"
+            elif r["grade"] not in grades:
+                reason, key = f"grade {r['grade']} not admitted (admitted: {', '.join(grades)})", "grades"
             rec = {
                 "domain": dom["name"], "domain_label": dom["label"], "effect_id": r["effect_id"],
                 "study_id": r["study_id"], "citation_key": r.get("study_citation_key"),
@@ -60,7 +60,7 @@ def direction_rows(ev, spec, grades):
                     "direction", "not_found"),
             }
             if reason:
-                excl.append({**rec, "reason": reason})
+                excl.append({**rec, "reason": reason, "filter": key})
             else:
                 keep.append(rec)
     return pd.DataFrame(keep), pd.DataFrame(excl)

@@ -54,7 +54,8 @@ def moderator_from_rows(ev, es, excluded, spec, grades):
     es = es.assign(**{name: values, "moderator_derivation": ders, "moderator_effect_id": ids})
     missing = es[es[name].isna()]
     if len(missing):
-        add = missing.assign(reason=["moderator missing: " + d for d in missing["moderator_derivation"]])
+        add = missing.assign(reason=["moderator missing: " + d for d in missing["moderator_derivation"]],
+                             filter="moderator")
         excluded = pd.concat([excluded, add], ignore_index=True)
         es = es[es[name].notna()]
     used = set(i for i in ids if i)
@@ -62,6 +63,7 @@ def moderator_from_rows(ev, es, excluded, spec, grades):
     if not excluded.empty and "effect_id" in excluded:
         mask = excluded["effect_id"].isin(used)
         excluded.loc[mask, "reason"] = f"used as the moderator ({name}) of its contrast"
+        excluded.loc[mask, "filter"] = "moderator"
     return es, excluded
 
 
@@ -148,14 +150,15 @@ class Metareg(AnalysisKind):
             miss = es[es[mod["name"]].isna()]
             if len(miss):
                 excluded = pd.concat([excluded, miss.assign(
-                    reason=f"moderator {mod['name']} not reported")], ignore_index=True)
+                    reason=f"moderator {mod['name']} not reported", filter="moderator")], ignore_index=True)
                 es = es[es[mod["name"]].notna()]
         if spec.get("one_per") == "comparison_id":
             es = es.sort_values(["comparison_id", "time_days"])
             dup = es[es.duplicated("comparison_id", keep="first")]
             if len(dup):
                 excluded = pd.concat([excluded, dup.assign(
-                    reason="later time point of a contrast already included (one per contrast)")],
+                    reason="later time point of a contrast already included (one per contrast)",
+                    filter="one_per")],
                     ignore_index=True)
             es = es.drop_duplicates("comparison_id", keep="first")
         return es, excluded

@@ -38,7 +38,7 @@ class Relapse(AnalysisKind):
         """Relapse rows of admitted grades; the others with their reason."""
         rows = relapse_rows(ev, spec["grades"])
         return rows[rows["admitted"]], rows[~rows["admitted"]].assign(
-            reason="grade not admitted to the primary analysis (shown in sensitivity)")
+            reason="grade not admitted to the primary analysis (shown in sensitivity)", filter="grades")
 
     def fit(self, ev, es, spec):
         """The rows as reported."""
