@@ -292,9 +292,16 @@ class Durability(PooledKind):
             h = cv["fits"][cv["headline"]]
             c0 = sorted(h["horizons"], key=float)[0]
             hz = h["horizons"][c0]
-            out.append({"estimate_name": f"curve ({cv['headline']}): day the benefit falls below {float(c0):g}",
-                        "k": cv["k"], "estimate": hz["median"], "ci_lb": hz["lower"], "ci_ub": hz["upper"],
-                        "pval": None, "scale": "days (posterior median, 95% CrI)", "status": "Bayesian"})
+            end = float(h["curve"]["time_days"][-1]) if h["curve"].get("time_days") else None
+            row = {"estimate_name": f"curve ({cv['headline']}): day the benefit falls below {float(c0):g}",
+                   "k": cv["k"], "estimate": hz["median"], "ci_lb": hz["lower"], "ci_ub": hz["upper"],
+                   "pval": None, "scale": "days (posterior median, 95% CrI)", "status": "Bayesian"}
+            if end is not None and hz.get("p_beyond_end", 0) >= 0.5:
+                # the median crossing lies past the modelled range: no number, a statement
+                row.update(estimate=None, ci_lb=None, ci_ub=None,
+                           status=f"after day {end:g}, the end of the modelled range "
+                                  f"(probability {hz['p_beyond_end']:.2f})")
+            out.append(row)
         tc = fit.get("time_course")
         if tc and tc.get("status") != "failed" and "slope_log_days" in tc:
             out.append({"estimate_name": "time course: slope per log(day)", "k": tc["k"],

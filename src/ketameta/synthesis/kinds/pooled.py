@@ -191,7 +191,7 @@ class PooledKind(AnalysisKind):
                 "estimate_name": p["label"] or fit["analysis"], "k": p["k"],
                 "estimate": p.get("estimate" + bt), "ci_lb": p.get("ci_lb" + bt),
                 "ci_ub": p.get("ci_ub" + bt), "pval": p.get("pval"),
-                "scale": "r" if bt else fit.get("measure"), "status": p.get("status"),
+                "scale": "r" if bt else (fit.get("unit") or fit.get("measure")), "status": p.get("status"),
                 "participants": p.get("participants"),
             })
         return out

@@ -32,7 +32,7 @@ class Slopes(PooledKind):
         if not by:
             p = pool(es, "GEN", spec["method"], spec["test"], spec["level"], label=unit,
                      bayes=spec.get("bayes"))
-            return finish_model({"pools": [p], "pool_by": None}, spec)
+            return finish_model({"pools": [p], "pool_by": None, "unit": unit}, spec)
         col = ev.studies[by].reindex(es["study_id"]).fillna("NR").astype(str).to_numpy()
         labels = spec.get("pool_labels") or {}
         pools = []
@@ -43,7 +43,7 @@ class Slopes(PooledKind):
                      label=labels.get(val, f"{by} {val}"), bayes=spec.get("bayes"))
             p["group"] = {"column": by, "value": val}
             pools.append(p)
-        return finish_model({"pools": pools, "pool_by": by}, spec)
+        return finish_model({"pools": pools, "pool_by": by, "unit": unit}, spec)
 
     def lead(self, spec):
         """The within-trial level, said first."""
