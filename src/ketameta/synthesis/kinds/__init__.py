@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     direction,
     durability,
     metareg,
+    multiverse,
     relapse,
     slopes,
     sof,

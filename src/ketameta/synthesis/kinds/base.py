@@ -38,6 +38,8 @@ class AnalysisKind:
     model_variants: bool = False
     #: where the report shows it (lower first; the claims come before everything)
     report_order: int = 1
+    #: whether its report section follows the sensitivity table (analyses of the analyses)
+    after_sensitivity: bool = False
     #: whether its report section shows the risk-of-bias figures
     shows_risk_of_bias: bool = False
 
