@@ -15,6 +15,7 @@ from ketameta.synthesis.registry import kind_of
 from ketameta.synthesis.spec import flat_spec
 from ketameta.synthesis.workflow import (
     figure_analyses,
+    long_table_analyses,
     load_and_validate,
     analysis_digest_for,
 )
@@ -27,6 +28,8 @@ EVIDENCE = load_and_validate(
 )
 ANALYSES = list(config["analyses"])
 FIGURE_ANALYSES = figure_analyses(config)
+# analyses with a long table beside the results table (every specification of a multiverse)
+LONG_TABLE_ANALYSES = long_table_analyses(config)
 
 # The validated copy of the evidence base that every job after prepare_evidence reads.
 REVIEW_SHEETS = [
@@ -68,6 +71,7 @@ def get_final_output():
         out += [f"results/effect_sizes/{a}.csv", f"results/fits/{a}.json"]
         out += expand("results/tables/{a}.{ext}", a=a, ext=TABLE_FORMATS)
     out += expand("results/figures/{a}.{ext}", a=FIGURE_ANALYSES, ext=FIGURE_FORMATS)
+    out += expand("results/tables/{a}.specifications.csv", a=LONG_TABLE_ANALYSES)
     out += expand(
         "results/tables/{t}.{ext}", t=("claims", "sensitivity"), ext=TABLE_FORMATS
     )

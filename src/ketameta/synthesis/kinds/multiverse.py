@@ -267,6 +267,7 @@ class Multiverse(AnalysisKind):
     needs_evidence = True
     has_figure = True
     after_sensitivity = True
+    has_long_table = True
 
     def expand_spec(self, spec, config):
         """Carry the spec of the analysis whose pools are varied."""
@@ -378,6 +379,20 @@ class Multiverse(AnalysisKind):
                      formats={"share_benefit": "%0", "median": 2, "specifications": "int", "pooled": "int",
                               "single_study": "int", "no_study": "int",
                               **{f"eta_{d}": "%0" for d in names}})
+
+    def long_table(self, fit, spec):
+        """Every specification x window with at least one study: choices, k, estimate, CI, p."""
+        long = specifications(fit)
+        names = [d["name"] for d in fit["dimensions"]]
+        notes = [f"Multiverse of {fit['base']}: one row per specification (numbered in the order of the "
+                 f"Cartesian product of {', '.join(names)}) and window with at least one study; k = 1: the "
+                 "study's own estimate with a z interval (nothing pooled), tau2 empty.",
+                 f"Sign: {fit['sign_convention']}.", f"Effect measure: {fit['measure_label']}; "
+                 f"{fit['level']:g}% confidence intervals.",
+                 "studies: the studies entering the specification (one row per study: the largest n, then "
+                 "the latest time in the window)."]
+        return Table(long, title=f"{fit.get('title', spec['id'])}: every specification", notes=notes,
+                     label=f"tab:{spec['id']}_specifications")
 
     def figure(self, fit, es, spec, cit, rob=None, rob_palette="cochrane"):
         """Specification curve with the choice matrix, one panel per window shown."""
