@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import PathPatch
+from matplotlib.path import Path
 
 from .style import PALETTE, as_float, figure_width, new_figure, styled, text_width
 
@@ -25,8 +27,18 @@ _GAP_IN = 0.12        # between a curve and its matrix
 _PANEL_GAP_IN = 0.42  # between two windows
 _TOP_IN, _BOTTOM_IN = 0.22, 0.32
 _GREY = "#9A9A9A"
-#: above this many specifications the dots and bars are rasterised (file size)
-_RASTER_ABOVE = 400
+#: above this many specifications: bands, a line and an image instead of bars and dots
+_RASTER_ABOVE = 2000
+#: columns of the choice-matrix image above that (about one per printed pixel)
+_MATRIX_BINS = 1500
+
+
+def _limits(lo, hi, reference):
+    """The y range of the intervals and the reference line, with a margin."""
+    vals = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [reference]])
+    a, b = float(vals.min()), float(vals.max())
+    pad = 0.05 * (b - a or 1.0)
+    return a - pad, b + pad
 
 
 @styled
@@ -92,13 +104,29 @@ def specification_curve(
         # ---- curve -------------------------------------------------------------------------
         ax = fig.add_axes((left_in / w, (y_top - _CURVE_IN) / h, ax_w, _CURVE_IN / h))
         colour = np.where(lo > reference, PALETTE[0], np.where(hi < reference, PALETTE[1], _GREY))
-        ax.vlines(x, lo, hi, colors=colour, linewidth=0.5 if n <= 200 else 0.3, rasterized=raster)
-        single = k < 2
-        ms = 6 if n <= 200 else 2
-        ax.scatter(x[~single], est[~single], s=ms, c=colour[~single], linewidths=0, zorder=3,
-                   rasterized=raster)
-        ax.scatter(x[single], est[single], s=ms, facecolors="white", edgecolors=colour[single],
-                   linewidths=0.5, zorder=3, rasterized=raster)
+        if raster:
+            # many specifications: the intervals of one colour as one path of segments (fast to
+            # build and draw; added as an artist: the limits are set below, not from the path)
+            # build and draw), the sorted estimates as a line
+            for c in (PALETTE[0], PALETTE[1], _GREY):
+                sel = np.flatnonzero((colour == c) & np.isfinite(lo) & np.isfinite(hi))
+                if not sel.size:
+                    continue
+                verts = np.empty((2 * sel.size, 2))
+                verts[0::2, 0] = verts[1::2, 0] = x[sel]
+                verts[0::2, 1], verts[1::2, 1] = lo[sel], hi[sel]
+                codes = np.tile([Path.MOVETO, Path.LINETO], sel.size).astype(Path.code_type)
+                ax.add_artist(PathPatch(Path(verts, codes), edgecolor=c, facecolor="none",
+                                       linewidth=0.3, alpha=0.6, rasterized=True))
+            ax.plot(x, est, color="black", linewidth=0.6, rasterized=True)
+            ax.set_ylim(*_limits(lo, hi, reference))
+        else:
+            ax.vlines(x, lo, hi, colors=colour, linewidth=0.5 if n <= 200 else 0.3)
+            single = k < 2
+            ms = 6 if n <= 200 else 2
+            ax.scatter(x[~single], est[~single], s=ms, c=colour[~single], linewidths=0, zorder=3)
+            ax.scatter(x[single], est[single], s=ms, facecolors="white", edgecolors=colour[single],
+                       linewidths=0.5, zorder=3)
         ax.axhline(reference, color="black", linewidth=0.6)
         if n:
             ax.axhline(float(np.median(est)), color="black", linewidth=0.6, linestyle=(0, (3, 2)))
@@ -112,19 +140,25 @@ def specification_curve(
         # ---- choice matrix -----------------------------------------------------------------
         mh = rows_total * _ROW_IN
         mx = fig.add_axes((left_in / w, (y_top - _CURVE_IN - _GAP_IN - mh) / h, ax_w, mh / h))
-        yy, xx = [], []
+        taken = np.zeros((rows_total, n), dtype=bool)
         r = 0
         for name, opts in dimensions:
             col = frame[name].astype(str).to_numpy() if name in frame else np.array([""] * n)
             for opt in opts:
-                hit = np.flatnonzero(col == str(opt))
-                xx.append(x[hit])
-                yy.append(np.full(hit.size, r))
+                taken[r] = col == str(opt)
                 r += 1
-        xx = np.concatenate(xx) if xx else np.array([])
-        yy = np.concatenate(yy) if yy else np.array([])
-        mx.scatter(xx, yy, s=3 if n <= 200 else 1, c="black", linewidths=0, marker="s" if n > 200 else "o",
-                   rasterized=raster)
+        if raster:
+            # many specifications: the matrix as an image (a column narrower than a pixel is
+            # drawn as the share of its neighbours that take the option, in grey)
+            edges = np.linspace(0, n, _MATRIX_BINS + 1).astype(int)
+            edges = np.unique(edges)
+            img = np.add.reduceat(taken.astype(float), edges[:-1], axis=1) / np.diff(edges)
+            mx.imshow(img, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+                      extent=(0.5, n + 0.5, rows_total - 0.5, -0.5))
+        else:
+            yy, xx = np.nonzero(taken)
+            mx.scatter(x[xx], yy, s=3 if n <= 200 else 1, c="black", linewidths=0,
+                       marker="s" if n > 200 else "o")
         bounds = np.cumsum([len(o) for _, o in dimensions])[:-1] - 0.5
         for b in bounds:
             mx.axhline(b, color=_GREY, linewidth=0.4)
@@ -136,7 +170,9 @@ def specification_curve(
         for s in ("top", "right", "bottom", "left"):
             mx.spines[s].set_visible(False)
         y_top -= panel_h + _PANEL_GAP_IN
+    many = any(len(p["rows"]) > _RASTER_ABOVE for p in panels)
     fig.text(left_in / w, _BOTTOM_IN / h * 0.4, "Specifications, ordered by the estimate; "
-             "filled: pooled (k >= 2), open: a single study; bars: confidence intervals",
+             + ("line: estimates; bands: CIs; grey: share of neighbours with the option" if many else
+                "filled: pooled (k >= 2), open: a single study; bars: confidence intervals"),
              fontsize=6.5, ha="left", va="center")
     return fig
