@@ -27,8 +27,11 @@ _GAP_IN = 0.12        # between a curve and its matrix
 _PANEL_GAP_IN = 0.42  # between two windows
 _TOP_IN, _BOTTOM_IN = 0.22, 0.32
 _GREY = "#9A9A9A"
-#: above this many specifications: bands, a line and an image instead of bars and dots
-_RASTER_ABOVE = 2000
+#: up to this many specifications per panel: bars and dots; above: one path of bars, a line
+#: for the estimates and the choice matrix as an image
+_DOTS_UP_TO = 200
+#: above this many the bars and the line are rasterised (file size)
+_RASTER_ABOVE = 5000
 #: columns of the choice-matrix image above that (about one per printed pixel)
 _MATRIX_BINS = 1500
 
@@ -100,14 +103,21 @@ def specification_curve(
         k = as_float(frame["k"]) if "k" in frame else np.full(len(frame), 2.0)
         n = len(frame)
         x = np.arange(1, n + 1)
+        dots = n <= _DOTS_UP_TO
         raster = n > _RASTER_ABOVE
         # ---- curve -------------------------------------------------------------------------
         ax = fig.add_axes((left_in / w, (y_top - _CURVE_IN) / h, ax_w, _CURVE_IN / h))
         colour = np.where(lo > reference, PALETTE[0], np.where(hi < reference, PALETTE[1], _GREY))
-        if raster:
+        if dots:
+            ax.vlines(x, lo, hi, colors=colour, linewidth=0.5)
+            single = k < 2
+            ax.scatter(x[~single], est[~single], s=6, c=colour[~single], linewidths=0, zorder=3)
+            ax.scatter(x[single], est[single], s=6, facecolors="white", edgecolors=colour[single],
+                       linewidths=0.5, zorder=3)
+        else:
             # many specifications: the intervals of one colour as one path of segments (fast to
-            # build and draw; added as an artist: the limits are set below, not from the path)
-            # build and draw), the sorted estimates as a line
+            # build and draw, small files; added as an artist: the limits are set below), the
+            # sorted estimates as a line
             for c in (PALETTE[0], PALETTE[1], _GREY):
                 sel = np.flatnonzero((colour == c) & np.isfinite(lo) & np.isfinite(hi))
                 if not sel.size:
@@ -117,16 +127,9 @@ def specification_curve(
                 verts[0::2, 1], verts[1::2, 1] = lo[sel], hi[sel]
                 codes = np.tile([Path.MOVETO, Path.LINETO], sel.size).astype(Path.code_type)
                 ax.add_artist(PathPatch(Path(verts, codes), edgecolor=c, facecolor="none",
-                                       linewidth=0.3, alpha=0.6, rasterized=True))
-            ax.plot(x, est, color="black", linewidth=0.6, rasterized=True)
+                                        linewidth=0.3, alpha=0.6, rasterized=raster))
+            ax.plot(x, est, color="black", linewidth=0.6, rasterized=raster)
             ax.set_ylim(*_limits(lo, hi, reference))
-        else:
-            ax.vlines(x, lo, hi, colors=colour, linewidth=0.5 if n <= 200 else 0.3)
-            single = k < 2
-            ms = 6 if n <= 200 else 2
-            ax.scatter(x[~single], est[~single], s=ms, c=colour[~single], linewidths=0, zorder=3)
-            ax.scatter(x[single], est[single], s=ms, facecolors="white", edgecolors=colour[single],
-                       linewidths=0.5, zorder=3)
         ax.axhline(reference, color="black", linewidth=0.6)
         if n:
             ax.axhline(float(np.median(est)), color="black", linewidth=0.6, linestyle=(0, (3, 2)))
@@ -147,18 +150,21 @@ def specification_curve(
             for opt in opts:
                 taken[r] = col == str(opt)
                 r += 1
-        if raster:
-            # many specifications: the matrix as an image (a column narrower than a pixel is
-            # drawn as the share of its neighbours that take the option, in grey)
-            edges = np.linspace(0, n, _MATRIX_BINS + 1).astype(int)
-            edges = np.unique(edges)
-            img = np.add.reduceat(taken.astype(float), edges[:-1], axis=1) / np.diff(edges)
-            mx.imshow(img, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
-                      extent=(0.5, n + 0.5, rows_total - 0.5, -0.5))
-        else:
+        if dots:
             yy, xx = np.nonzero(taken)
-            mx.scatter(x[xx], yy, s=3 if n <= 200 else 1, c="black", linewidths=0,
-                       marker="s" if n > 200 else "o")
+            mx.scatter(x[xx], yy, s=3, c="black", linewidths=0)
+        else:
+            # many specifications: the matrix as an image, one cell per specification (beyond
+            # _MATRIX_BINS columns, a cell is the share of its specifications taking the option)
+            img = taken.astype(float)
+            if n > _MATRIX_BINS:
+                edges = np.unique(np.linspace(0, n, _MATRIX_BINS + 1).astype(int))
+                img = np.add.reduceat(img, edges[:-1], axis=1) / np.diff(edges)[None, :]
+            # each option a thin strip in the middle of its row (blank rows above and below)
+            strips = np.zeros((3 * img.shape[0], img.shape[1]))
+            strips[1::3] = img
+            mx.imshow(strips, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+                      extent=(0.5, n + 0.5, rows_total - 0.5, -0.5))
         bounds = np.cumsum([len(o) for _, o in dimensions])[:-1] - 0.5
         for b in bounds:
             mx.axhline(b, color=_GREY, linewidth=0.4)
@@ -170,9 +176,9 @@ def specification_curve(
         for s in ("top", "right", "bottom", "left"):
             mx.spines[s].set_visible(False)
         y_top -= panel_h + _PANEL_GAP_IN
-    many = any(len(p["rows"]) > _RASTER_ABOVE for p in panels)
+    many = any(len(p["rows"]) > _DOTS_UP_TO for p in panels)
     fig.text(left_in / w, _BOTTOM_IN / h * 0.4, "Specifications, ordered by the estimate; "
-             + ("line: estimates; bands: CIs; grey: share of neighbours with the option" if many else
+             + ("line: estimates; bars: confidence intervals; matrix: options taken" if many else
                 "filled: pooled (k >= 2), open: a single study; bars: confidence intervals"),
              fontsize=6.5, ha="left", va="center")
     return fig
