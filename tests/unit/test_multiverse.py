@@ -222,3 +222,45 @@ def test_table_figure_sentences_and_report_position(mv, tmp_path):
     back = pd.read_csv(tmp_path / "mv.specifications.csv")
     assert len(back) == len(mv["long"]) and list(back.columns[:3]) == ["specification", "window", "method"]
     assert back["estimate"].to_numpy() == pytest.approx(mv["long"]["estimate"].to_numpy(), abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [40, 600])
+def test_specification_curve_orders_estimates_and_marks_every_choice(n, tmp_path):
+    """Bars and dots for a few specifications, one path and an image for many; same bytes twice."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.image import AxesImage
+
+    from ketameta.outputs.figures import savefig_all
+    from ketameta.outputs.figures.specification_curve import specification_curve
+
+    rng = np.random.default_rng(3)
+    est = rng.normal(0.3, 0.3, n)
+    rows = pd.DataFrame({"estimate": est, "ci_lb": est - 0.4, "ci_ub": est + 0.4, "k": 3,
+                         "method": rng.choice(["REML", "DL"], n), "test": rng.choice(["z", "knha", "adhoc"], n)})
+    dims = [("method", ["REML", "DL"]), ("test", ["z", "knha", "adhoc"])]
+    fig = specification_curve([{"title": "day 1", "rows": rows}], dims, ylabel="SMD")
+    curve, matrix = fig.axes
+    assert [t.get_text() for t in matrix.get_yticklabels()] == [
+        "method = REML", "method = DL", "test = z", "test = knha", "test = adhoc"]
+    assert curve.get_title(loc="left").startswith(f"day 1: {n} specifications; CI above 0 in "
+                                                  f"{np.mean(est - 0.4 > 0):.0%}")
+    order = np.argsort(est, kind="stable")
+    if n <= 200:
+        dots = [c for c in matrix.collections if isinstance(c, PathCollection)][0].get_offsets()
+        # one dot per specification and dimension, at the specification's rank
+        assert len(dots) == 2 * n
+        rank = {int(i): r + 1 for r, i in enumerate(order)}
+        for spec_i in (order[0], order[-1]):
+            row = 0 if rows["method"].iloc[spec_i] == "REML" else 1
+            assert [rank[int(spec_i)], row] in dots.tolist()
+    else:
+        img = [a for a in matrix.get_children() if isinstance(a, AxesImage)][0].get_array()
+        assert img.shape == (15, n)          # 5 options, each a strip of 3 rows
+        taken = np.asarray(img[1::3])
+        assert (taken.sum(axis=0) == 2).all()        # every specification: one option per dimension
+        assert (taken[0] == (rows["method"].to_numpy()[order] == "REML")).all()
+        line = curve.get_lines()[0].get_ydata()
+        assert np.all(np.diff(line) >= 0) and np.allclose(line, np.sort(est))
+    a = savefig_all(fig, tmp_path / "a", formats=("svg",))[0].read_bytes()
+    b = savefig_all(fig, tmp_path / "b", formats=("svg",))[0].read_bytes()
+    assert a == b

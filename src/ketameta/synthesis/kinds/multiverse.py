@@ -339,6 +339,8 @@ class Multiverse(AnalysisKind):
             r = {k: s[k] for k in ("window", "specifications", "pooled", "single_study", "no_study",
                                    "median", "min", "max")}
             r["share_benefit"] = None if s["share_benefit"] is None else 100 * s["share_benefit"]
+            r["k_range"] = (f"{s['k_min']}" if s["k_min"] == s["k_max"] else f"{s['k_min']}-{s['k_max']}") \
+                if s["specifications"] else ""
             r["top"] = (f"{s['top_dimension']} ({s['variance_shares'][s['top_dimension']]:.0%})"
                         if s["top_dimension"] else "")
             for d in names:
@@ -368,12 +370,12 @@ class Multiverse(AnalysisKind):
                  "specification x window, with its studies, is in the fit record (specifications)."]
         notes = [n for n in notes if n] + common_notes({"level": fit["level"], "measure_label":
                                                          fit["measure_label"]}, spec)
-        cols = ["window", "specifications", "pooled", "single_study", "no_study", "share_benefit",
+        cols = ["window", "specifications", "pooled", "single_study", "no_study", "k_range", "share_benefit",
                 "Median", "top"] + [f"eta_{d}" for d in names]
         return Table(df, title=fit.get("title", spec["id"]), notes=notes, label=f"tab:{spec['id']}",
                      columns=cols, ci={"Median": ("median", "min", "max")},
                      rename={"window": "Window", "specifications": "Specifications", "pooled": "Pooled (k >= 2)",
-                             "single_study": "Single study", "no_study": "No study",
+                             "single_study": "Single study", "no_study": "No study", "k_range": "k",
                              "share_benefit": "Benefit, CI excludes 0", "Median": f"Median {scale} [range]",
                              "top": "Moves most (eta^2)", **{f"eta_{d}": f"eta^2 {d}" for d in names}},
                      formats={"share_benefit": "%0", "median": 2, "specifications": "int", "pooled": "int",
