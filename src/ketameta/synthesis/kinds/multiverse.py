@@ -255,8 +255,11 @@ def _records(df: pd.DataFrame) -> dict:
 
 
 def specifications(fit) -> pd.DataFrame:
-    """The long table of a fitted multiverse: one row per specification and window."""
-    return pd.DataFrame(fit["specifications"])
+    """The long table of a fitted multiverse: one row per specification and window (columns in
+    the order of ``specification_columns``: a fit record written as JSON may sort its keys).
+    """
+    long = pd.DataFrame(fit["specifications"])
+    return long[fit["specification_columns"]] if len(long.columns) else long
 
 
 @register
@@ -327,7 +330,7 @@ class Multiverse(AnalysisKind):
             "windows": [{"label": w["label"], "from_days": w["from_days"], "to_days": w["to_days"]}
                         for w in windows],
             "summary": _summary(long, dims, windows, n_specs),
-            "specifications": _records(long),
+            "specifications": _records(long), "specification_columns": list(long.columns),
         }
 
     # ---- outputs --------------------------------------------------------------------------
