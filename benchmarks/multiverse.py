@@ -60,6 +60,7 @@ def measure(data, dims_path, analysis):
     from ketameta.outputs.citations import Citations
     from ketameta.outputs.figures import savefig_all
     from ketameta.synthesis import pipeline
+    from ketameta.synthesis.files import write_json
     from ketameta.synthesis.spec import flat_spec
     from ketameta.synthesis.workflow import load_and_validate
 
@@ -78,7 +79,7 @@ def measure(data, dims_path, analysis):
     fit = pipeline.fit(ev, es, spec)
     times["fit: every row selection, batched fits, summary"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    (out / "fit.json").write_text(json.dumps(fit))
+    write_json(fit, out / "fit.json")          # as the workflow's fit_model job writes it
     times["fit record written (JSON)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pipeline.table(fit, es, excluded, spec, cit).write(csv=str(out / "t.csv"), md=str(out / "t.md"),
