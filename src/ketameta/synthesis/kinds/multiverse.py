@@ -22,6 +22,15 @@ per window, the number of specifications, the share whose interval excludes zero
 benefit, the median and range of the estimates, and a main-effects variance decomposition: the
 share of the variance of the estimates explained by each dimension's option means (eta^2);
 and the specification-curve figure.
+
+References
+----------
+Steegen S, Tuerlinckx F, Gelman A, Vanpaemel W (2016). Increasing transparency through a
+    multiverse analysis. Perspect Psychol Sci 11:702-712.
+Voracek M, Kossmeier M, Tran US (2019). Which data to meta-analyze, and how? A
+    specification-curve and multiverse-analysis approach to meta-analysis. Z Psychol 227:64-82.
+Simonsohn U, Simmons JP, Nelson LD (2020). Specification curve analysis. Nat Hum Behav
+    4:1208-1214.
 """
 
 from __future__ import annotations
@@ -186,7 +195,7 @@ def _fit_grid(lay, methods, tests, level):
     return kk, out, status
 
 
-def _long_table(dims, row_dims, combos, lay, kk, out, status, methods, tests, widen, windows):
+def _long_table(dims, row_dims, combos, lay, kk, out, status, windows):
     """One row per specification and window with at least one study."""
     names = [d[0] for d in dims]
     L, M, T = status.shape
@@ -313,7 +322,7 @@ class Multiverse(AnalysisKind):
         row_dims = [d for d in dims if d[0] not in MODEL_DIMENSIONS + (WIDEN,)]
         combos, lay = _layouts(ev, base, row_dims, windows, widen)
         kk, out, status = _fit_grid(lay, methods, tests, spec["level"])
-        long = _long_table(dims, row_dims, combos, lay, kk, out, status, methods, tests, widen, windows)
+        long = _long_table(dims, row_dims, combos, lay, kk, out, status, windows)
         n_specs = int(np.prod([len(d[1]) for d in dims])) if dims else 1
         measure = base.get("measure", "GEN")
         return {
