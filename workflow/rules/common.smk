@@ -20,6 +20,7 @@ from ketameta.synthesis.figopts import figure_formats, figure_options
 from ketameta.synthesis.workflow import (
     figure_analyses,
     input_error_report,
+    long_table_analyses,
     load_and_validate,
     analysis_digest_for,
 )
@@ -36,6 +37,8 @@ except InputError as exc:
     sys.exit(1)
 ANALYSES = list(config["analyses"])
 FIGURE_ANALYSES = figure_analyses(config)
+# analyses with a long table beside the results table (every specification of a multiverse)
+LONG_TABLE_ANALYSES = long_table_analyses(config)
 
 # The validated copy of the evidence base that every job after prepare_evidence reads.
 REVIEW_SHEETS = [
@@ -77,6 +80,7 @@ def get_final_output():
         out += expand("results/tables/{a}.{ext}", a=a, ext=TABLE_FORMATS)
     for a in FIGURE_ANALYSES:
         out += list(figure_outputs(a).values())
+    out += expand("results/tables/{a}.specifications.csv", a=LONG_TABLE_ANALYSES)
     out += expand(
         "results/tables/{t}.{ext}", t=("claims", "sensitivity"), ext=TABLE_FORMATS
     )

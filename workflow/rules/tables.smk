@@ -32,6 +32,21 @@ rule make_table:
         "../scripts/make_table.py"
 
 
+rule make_long_table:
+    """Write the long table of one analysis (every specification x window of a multiverse) as CSV."""
+    input:
+        fit="results/fits/{analysis}.json",
+    output:
+        csv="results/tables/{analysis}.specifications.csv",
+        notes="results/tables/{analysis}.specifications.notes.txt",
+    log:
+        "results/logs/make_long_table/{analysis}.log",
+    params:
+        spec=analysis_spec,
+    script:
+        "../scripts/make_long_table.py"
+
+
 rule make_claims_table:
     """Set each claim of the source article against what the synthesized data say."""
     input:

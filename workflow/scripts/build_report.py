@@ -35,6 +35,20 @@ def _living_sections(inp, living):
     return changed, update
 
 
+def _analysis_section(aid, fit, entry, figs, tables):
+    """The report section of one analysis: sentences, methods, figure and table."""
+    spec = {**entry, "id": aid}
+    return Section(
+        spec.get("title", aid),
+        paragraphs=report_paragraphs(fit, spec),
+        methods=methods_sentence(fit, spec),
+        figures=figs,
+        tables=[Path(tables[aid])],
+        status="ok" if fit.get("status") == "ok" else "failed",
+        reason=fit.get("reason", ""),
+    )
+
+
 def main(inp, html_path, analyses, level, sources, living):
     fits = {Path(p).stem: read_json(p) for p in inp["fits"]}
     figures = {Path(p).stem: p for p in inp["figures"]}
@@ -47,24 +61,21 @@ def main(inp, html_path, analyses, level, sources, living):
                                     "certainty of the evidence behind it."])]
     rob_figures = [{"path": inp["rob_traffic"], "caption": "Risk of bias per trial (RoB 2; traffic-light plot)"},
                    {"path": inp["rob_summary"], "caption": "Risk of bias per domain (share of participants)"}]
-    # certainty first (summary of findings with the risk-of-bias figures), then every analysis
+    # certainty first (summary of findings with the risk-of-bias figures), then every analysis;
+    # analyses of the analyses (multiverse) after the sensitivity table
     order = sorted(analyses, key=lambda a: kind_of(analyses[a]["type"]).report_order)
+    after = [a for a in order if kind_of(analyses[a]["type"]).after_sensitivity]
     for aid in order:
-        fit = fits[aid]
-        spec = {**analyses[aid], "id": aid}
-        figs = [{"path": figures[aid], "caption": spec.get("title", aid)}] if aid in figures else []
-        if kind_of(spec["type"]).shows_risk_of_bias:
+        if aid in after:
+            continue
+        figs = [{"path": figures[aid], "caption": analyses[aid].get("title", aid)}] if aid in figures else []
+        if kind_of(analyses[aid]["type"]).shows_risk_of_bias:
             figs, rob_figures = rob_figures, []  # once, beside the first summary of findings
-        sections.append(Section(
-            spec.get("title", aid),
-            paragraphs=report_paragraphs(fit, spec),
-            methods=methods_sentence(fit, spec),
-            figures=figs,
-            tables=[Path(tables[aid])],
-            status="ok" if fit.get("status") == "ok" else "failed",
-            reason=fit.get("reason", ""),
-        ))
+        sections.append(_analysis_section(aid, fits[aid], analyses[aid], figs, tables))
     sections.append(Section("Sensitivity analyses", tables=[Path(inp["sensitivity"])]))
+    for aid in after:
+        figs = [{"path": figures[aid], "caption": analyses[aid].get("title", aid)}] if aid in figures else []
+        sections.append(_analysis_section(aid, fits[aid], analyses[aid], figs, tables))
     sections.append(update)
     sections.append(Section("Studies and sources", tables=[Path(inp["studies"])],
                             figures=[{"path": inp["prisma"],

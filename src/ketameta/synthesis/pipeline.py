@@ -12,7 +12,7 @@ from ..errors import ModelError
 from .registry import kind_of
 from .spec import AnalysisSpec
 
-__all__ = ["as_spec", "effect_sizes", "fit", "safe_fit", "failed_fit", "table", "figure",
+__all__ = ["as_spec", "effect_sizes", "fit", "safe_fit", "failed_fit", "table", "long_table", "figure",
            "methods_sentence", "report_paragraphs", "headline_values"]
 
 
@@ -66,6 +66,21 @@ def table(fit_: dict, es, excluded, spec, cit):
                      notes=[f"The analysis could not be fitted: {fit_.get('reason', '')}"],
                      label=f"tab:{spec['id']}")
     return kind_of(spec).table(fit_, es, excluded, spec, cit)
+
+
+def long_table(fit_: dict, spec):
+    """The long table of one analysis whose kind has one (a one-row table saying why when the
+    analysis failed).
+    """
+    from ..outputs.tables import Table
+
+    spec = as_spec(spec)
+    if fit_.get("status") != "ok":
+        import pandas as pd
+
+        return Table(pd.DataFrame({"status": ["failed"], "reason": [fit_.get("reason", "")]}),
+                     title=fit_.get("title", spec["id"]))
+    return kind_of(spec).long_table(fit_, spec)
 
 
 def figure(fit_: dict, es, spec, cit, rob=None, rob_palette="cochrane", opts=None):

@@ -16,8 +16,8 @@ from ..predict import predict
 from ..rma import rma
 from .effects import SIGN_CONVENTION
 
-__all__ = ["z_crit", "model_label", "pool", "bayes_pool", "headline_of", "headline_pool", "pool_windows", "pools_table", "common_notes", "time_label",
-           "num", "TEST_NAMES", "finish_model", "require_rows"]
+__all__ = ["z_crit", "model_label", "pool", "bayes_pool", "headline_of", "headline_pool", "pool_windows",
+           "window_rows", "WINDOW_ORDER", "pools_table", "common_notes", "time_label", "num", "TEST_NAMES", "finish_model", "require_rows"]
 
 TEST_NAMES = {"z": "Wald z", "t": "t (k - p df)", "knha": "Knapp-Hartung (t, k - p df)",
               "adhoc": "Knapp-Hartung, factor >= 1 (t, k - p df)"}
@@ -182,16 +182,25 @@ def pool(es: pd.DataFrame, measure, method, test, level, label="", bayes=None):
     return out
 
 
+#: the order in which a window keeps one row per study: the largest n, then the latest time
+WINDOW_ORDER = (["study_id", "n_total", "time_days"], [True, False, False])
+
+
+def window_rows(es, lo, hi):
+    """The rows of ``es`` in the window ``[lo, hi]`` (days, inclusive), one per study (the largest
+    n, then the latest time in the window), and the other rows of the window (``(kept, dropped)``).
+    """
+    sub = es[(es["time_days"] >= lo) & (es["time_days"] <= hi)]
+    sub = sub.sort_values(WINDOW_ORDER[0], ascending=WINDOW_ORDER[1])
+    return sub.drop_duplicates("study_id", keep="first"), sub[sub.duplicated("study_id", keep="first")]
+
+
 def pool_windows(es, windows, level, measure, method, test, bayes=None):
     """One pool per window (one row per study: the largest n, then the latest time in the window)."""
     res = []
     for w in windows:
         lo, hi = w["from_days"], w["to_days"]
-        sub = es[(es["time_days"] >= lo) & (es["time_days"] <= hi)]
-        # one row per study: the largest n, then the latest time within the window
-        sub = sub.sort_values(["study_id", "n_total", "time_days"], ascending=[True, False, False])
-        dropped = sub[sub.duplicated("study_id", keep="first")]
-        sub = sub.drop_duplicates("study_id", keep="first")
+        sub, dropped = window_rows(es, lo, hi)
         p = pool(sub, measure, method, test, level, label=w["label"], bayes=bayes)
         p["window"] = {"name": w.get("name", w["label"]), "from_days": lo, "to_days": hi}
         if len(dropped):

@@ -4,6 +4,7 @@
   path and suggest the closest known key;
 * :func:`load_and_validate` -- config + evidence base; every analysis' filter must select rows;
 * :func:`figure_analyses` -- the analyses whose kind draws a figure;
+* :func:`long_table_analyses` -- the analyses whose kind writes a long table;
 * :func:`analysis_digest_for` -- the fingerprint that makes a data edit rerun only the analyses
   whose rows changed.
 """
@@ -18,8 +19,8 @@ import yaml
 
 from ..errors import InputError, InputErrors
 
-__all__ = ["validate_config", "load_and_validate", "figure_analyses", "input_error_report",
-           "analysis_digest_for", "cited_keys"]
+__all__ = ["validate_config", "load_and_validate", "figure_analyses", "long_table_analyses",
+           "input_error_report", "analysis_digest_for", "cited_keys"]
 
 
 
@@ -152,6 +153,13 @@ def figure_analyses(config) -> list[str]:
     from .registry import kind_of
 
     return [a for a, s in config["analyses"].items() if kind_of(s["type"]).has_figure]
+
+
+def long_table_analyses(config) -> list[str]:
+    """Analyses whose kind writes a long table (e.g. every specification of a multiverse)."""
+    from .registry import kind_of
+
+    return [a for a, s in config["analyses"].items() if kind_of(s["type"]).has_long_table]
 
 
 def analysis_digest_for(ev, config, analysis) -> str:

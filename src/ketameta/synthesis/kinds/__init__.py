@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     direction,
     durability,
     metareg,
+    multiverse,
     relapse,
     slopes,
     sof,

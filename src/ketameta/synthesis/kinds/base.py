@@ -38,6 +38,10 @@ class AnalysisKind:
     model_variants: bool = False
     #: where the report shows it (lower first; the claims come before everything)
     report_order: int = 1
+    #: whether the kind writes a long table beside its results table (:meth:`long_table`)
+    has_long_table: bool = False
+    #: whether its report section follows the sensitivity table (analyses of the analyses)
+    after_sensitivity: bool = False
     #: whether its report section shows the risk-of-bias figures
     shows_risk_of_bias: bool = False
 
@@ -94,6 +98,10 @@ class AnalysisKind:
     def table(self, fit: dict, es: pd.DataFrame, excluded: pd.DataFrame, spec, cit):
         """The results table (:class:`ketameta.outputs.tables.Table`)."""
         raise NotImplementedError
+
+    def long_table(self, fit: dict, spec):
+        """The long table (one row per fitted unit, e.g. per specification), or None."""
+        return None
 
     def figure(self, fit: dict, es: pd.DataFrame, spec, cit, rob=None, rob_palette="cochrane",
                opts=None):
