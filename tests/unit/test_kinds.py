@@ -337,7 +337,9 @@ def test_every_figure_of_the_config_draws_with_its_settings(run):
             for axis in (ax.xaxis, ax.yaxis):
                 boxes = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
                 assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), aid
-        if fit["status"] == "ok" and spec["type"] != "direction":
+        # the effect-direction plot and the specification curve take their height from their
+        # rows (a choice-matrix row must stay legible), as documented in config/config.yaml
+        if fit["status"] == "ok" and spec["type"] not in ("direction", "multiverse"):
             assert h == pytest.approx(60 / 25.4), aid
             drawn.append(aid)
     assert drawn

@@ -412,9 +412,9 @@ class Multiverse(AnalysisKind):
         """Specification curve with the choice matrix, one panel per window shown (the configured
         width; the height follows the panels).
         """
-        from ..figopts import figure_kwargs
         from ...outputs.figures.specification_curve import specification_curve
         from ...outputs.figures.style import message_figure
+        from ..figopts import figure_kwargs
         from .pooled import AXIS
 
         long = specifications(fit)
