@@ -21,7 +21,8 @@ help:
 	@echo "make run    - build all tables, figures, values and results/report.html"
 	@echo "make release - freeze the current results as a version under releases/ (once per set of inputs)"
 	@echo "make explain STUDY=<study_id> - where each row of one study went: used, or the reason and filter"
-	@echo "make docs   - regenerate the table of analysis filters in data/README.md from config/config.yaml"
+	@echo "make docs   - regenerate the table of analysis filters in data/README.md (from config/config.yaml)"
+	@echo "              and the configuration reference docs/config.md (from the config schema)"
 	@echo "make test   - run the test suite (library, data, workflow end to end)"
 	@echo "make lint   - ruff (with pydocstyle), snakefmt --check, snakemake --lint"
 	@echo "make dryrun - show which Snakemake jobs would run"
@@ -76,6 +77,7 @@ explain: $(STAMP)
 
 docs: $(STAMP)
 	@$(BIN)/python -m ketameta.synthesis.guide --config config/config.yaml --readme data/README.md
+	@$(BIN)/python -m ketameta.synthesis.configdoc --schema workflow/schemas/config.schema.yaml --out docs/config.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
