@@ -170,10 +170,14 @@ def check_latex_structure(tex, ncol):
     rows = [r for r in body.replace("\\midrule", "").split("\\\\") if r.strip()]
     for r in rows:
         assert len(re.findall(r"(?<!\\)&", r)) == ncol - 1, f"row with wrong column count: {r!r}"
-    spec = re.search(r"\\begin\{tabular\}\{@\{\}([lrc]+)@\{\}\}", tex)
-    assert spec and len(spec.group(1)) == ncol
+    spec = (re.search(r"\\begin\{tabular\}\{@\{\}([lrc]+)@\{\}\}", tex)
+            or re.search(r"\\begin\{tabularx\}\{\\linewidth\}\{@\{\}(.+?)@\{\}\}\n", tex))
+    assert spec
+    letters = re.sub(r">\{\\raggedright\\arraybackslash\}X", "X", spec.group(1))
+    assert re.fullmatch(r"[lrcX]+", letters) and len(letters) == ncol
     # outside the tabular separators, no special character is left unescaped
-    plain = _strip_escapes(re.sub(r"\\label\{[^}]*\}", "", tex).replace(" & ", " "))  # labels may hold _
+    plain = re.sub(r">\{\\raggedright\\arraybackslash\}X", "X", tex)  # tabularx column type
+    plain = _strip_escapes(re.sub(r"\\label\{[^}]*\}", "", plain).replace(" & ", " "))  # labels may hold _
     plain = re.sub(r"\$[^$]*\$", "", plain)  # maths written in the BibTeX source ($\alpha$)
     plain = re.sub(r"(?<=[A-Za-z.])~(?=[A-Za-z])", " ", plain)  # pybtex's ties: "David~A."
     for ch in "&%#$^~_<>|":
