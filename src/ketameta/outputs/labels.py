@@ -110,16 +110,23 @@ VALUES = {
     "no_quantitative_row": "no quantitative result",
     "reference_incomplete": "reference incomplete",
     "model_based": "model-based",
+    "dose_mg_kg": "dose (mg/kg)",
+    # how correlations without an n are handled (config: unknown_n)
+    "study_n": "the study's total n",
+    "bound_low": "the smallest n consistent with r and p",
+    "bound_high": "the largest n consistent with r and p",
+    "value_type": "value type",
     "dissociation_rd": "dissociation (risk difference)",
 }
 
 #: columns whose cells are coded values (shown through :data:`VALUES`)
 CODED_COLUMNS = frozenset({
     "design", "drug", "route", "setting", "control", "schedule", "psychotherapy", "outcome",
-    "kind", "test", "estimator", "method", "role", "population", "item", "question",
+    "kind", "test", "estimator", "method", "role", "item", "question", "contrast",
 })
 
 _TOKEN = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b")
+_FILTER = re.compile(r"\b([A-Za-z][A-Za-z0-9_]*) (not )?in \[((?:'[^']*'(?:, )?)*)\]")
 _WORD = re.compile(r"(?<![\w/.-])[A-Za-z][A-Za-z0-9_]*(?![\w/-])")
 
 
@@ -148,6 +155,13 @@ def readable_text(text: str, extra: dict[str, str] | None = None) -> str:
     str
     """
     table = {**VALUES, **(extra or {})}
+
+    def _filter(m: re.Match) -> str:  # a config filter "value_type in ['endpoint']"
+        items = ", ".join(table.get(v, v) for v in re.findall(r"'([^']*)'", m.group(3)))
+        name = HEADERS.get(m.group(1), table.get(m.group(1), m.group(1)))
+        return f"{name}{' not' if m.group(2) else ''} in: {items}"
+
+    text = _FILTER.sub(_filter, text)
     return _WORD.sub(lambda m: table.get(m.group(0), m.group(0)), text)
 
 

@@ -633,7 +633,8 @@ class Table:
         """
         header, rows, align = self.cells()
         idattr = f' id="{escape_html(self.label)}"' if self.label else ""
-        out = [f'<div class="km-table"{idattr}>', "<table>"]
+        out = [f'<div class="km-table"{idattr}>',
+               '<table class="km-wide">' if len(header) > WIDE_HTML_COLUMNS else "<table>"]
         if self.title or self.caption:
             cap = []
             if self.title:
@@ -652,7 +653,8 @@ class Table:
         out.append(
             "<thead><tr>"
             + "".join(
-                f'<th scope="col"{attr(a)}>{escape_html(h)}</th>' for h, a in zip(header, align)
+                f'<th scope="col"{attr(a)}>{escape_html(soft_hyphens(h))}</th>'
+                for h, a in zip(header, align)
             )
             + "</tr></thead>"
         )
@@ -660,7 +662,7 @@ class Table:
         for r, det in zip(rows, self.detail_texts() if self.details else [[]] * len(rows)):
             out.append(
                 "<tr>"
-                + "".join(f"<td{attr(a, p)}>{escape_html(c)}</td>"
+                + "".join(f"<td{attr(a, p)}>{escape_html(c if p else soft_hyphens(c))}</td>"
                           for c, a, p in zip(r, align, prov))
                 + "</tr>"
             )
@@ -707,7 +709,7 @@ LATEX_WRAP_CHARS = 40
 
 
 def latex_layout(ncols: int, text_widths: Sequence[int] = ()) -> tuple[str, bool]:
-    """The LaTeX environment a table of ``ncols`` columns needs to fit a portrait page.
+    r"""The LaTeX environment a table of ``ncols`` columns needs to fit a portrait page.
 
     Parameters
     ----------
@@ -719,7 +721,7 @@ def latex_layout(ncols: int, text_widths: Sequence[int] = ()) -> tuple[str, bool
     Returns
     -------
     env : {"tabular", "tabularx"}
-        ``tabularx`` (text columns wrap at ``\\linewidth``) when there are more than
+        ``tabularx`` (text columns wrap at ``\linewidth``) when there are more than
         :data:`LATEX_TABULARX_COLUMNS` columns or a text cell longer than
         :data:`LATEX_WRAP_CHARS` characters; ``tabular`` otherwise.
     landscape : bool
@@ -743,17 +745,47 @@ def _wide_columns(header: list[str], rows: list[list[str]], align: list[str]) ->
     return wide
 
 
+#: an HTML table with more columns than this is set in a smaller font (class km-wide)
+WIDE_HTML_COLUMNS = 9
+
+_LONG_WORD = re.compile(r"(?<![\w\u00ad])[A-Za-z]{12,}(?![\w\u00ad])")
+
+
+def soft_hyphens(text: str) -> str:
+    """``text`` with soft hyphens (U+00AD) inside words of 12 letters or more.
+
+    A table column is never narrower than its longest word; soft hyphens let a long word
+    ("psychotherapy", "Characteristics") break, with a hyphen, when a column must be narrow
+    to keep the table within the page, and are invisible otherwise. Identifiers (with
+    digits or underscores) are left whole.
+    """
+    def split(m: re.Match) -> str:
+        w = m.group(0)
+        cuts = range(6, len(w) - 4, 6)
+        parts, last = [], 0
+        for c in cuts:
+            parts.append(w[last:c])
+            last = c
+        parts.append(w[last:])
+        return "\u00ad".join(parts)
+
+    return _LONG_WORD.sub(split, text)
+
+
 #: CSS for the HTML tables (used by ``to_html(standalone=True)`` and the report).
 TABLE_CSS = """\
 .km-table { margin: 1.2em 0; max-width: 100%; }
 .km-table table { border-collapse: collapse; font-variant-numeric: tabular-nums; width: 100%;
                   table-layout: auto; font-size: .9em; }
+.km-table table.km-wide { font-size: .8em; }
 .km-table caption { caption-side: top; text-align: left; padding-bottom: .4em; }
 .km-table-title { font-weight: bold; }
 .km-table thead th { border-top: 2px solid #222; border-bottom: 1px solid #222; }
 .km-table tbody tr:last-child td { border-bottom: 2px solid #222; }
 .km-table th, .km-table td { padding: .25em .5em; text-align: left; vertical-align: top;
-                             overflow-wrap: anywhere; word-break: break-word; hyphens: auto; }
+                             overflow-wrap: break-word; }
+.km-table td.km-prov { overflow-wrap: anywhere; }
+.km-table table.km-wide th, .km-table table.km-wide td { padding: .2em .3em; }
 .km-table th.num, .km-table td.num { text-align: right; }
 .km-table td.km-prov { font-family: "DejaVu Sans Mono", monospace; font-size: .85em; color: #444; }
 .km-table tr.km-details td { border-top: none; padding-top: 0; font-size: .92em; }

@@ -294,7 +294,9 @@ def headline_finding(claim: dict, parts: list[str], fits: dict, specs=None) -> s
     if rule == "duration":
         prob = [p for p in parts if p.startswith("probability that the benefit falls below")]
         if prob:
-            return prob[0]
+            extrapolated = any("would be extrapolated" in p for p in parts)
+            return prob[0] + ("; no verdict: the time course would be extrapolated beyond the "
+                              "latest time point reported" if extrapolated else "")
         none = [p for p in parts if p.startswith("no time course")]
         return none[0] if none else (parts[0] if parts else "")
     return parts[0] if parts else ""

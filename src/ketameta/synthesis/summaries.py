@@ -8,7 +8,8 @@ import pandas as pd
 from ..outputs.tables import Table
 from .effects import SIGN_CONVENTION
 
-__all__ = ["claims_table", "sensitivity_table", "studies_table", "gaps_table"]
+__all__ = ["claims_table", "sensitivity_table", "studies_table", "gaps_table", "reference_gaps",
+           "used_studies"]
 
 
 def claims_table(claims: list[dict], cit, titles: dict[str, str] | None = None) -> Table:
@@ -40,7 +41,8 @@ def claims_table(claims: list[dict], cit, titles: dict[str, str] | None = None) 
 
 def sensitivity_table(df: pd.DataFrame, titles: dict[str, str] | None = None) -> Table:
     """How each headline estimate moves under the sensitivity variants (``titles``: analysis id
-    -> title, so the table names analyses in reader terms)."""
+    -> title, so the table names analyses in reader terms).
+    """
     df = df.copy()
     for c in ("estimate", "ci_lb", "ci_ub", "pval", "k"):
         if c not in df:
@@ -89,3 +91,40 @@ def gaps_table(gaps: pd.DataFrame, cit) -> Table:
                  label="tab:gaps", citations=cit if key else None, citekeys=key,
                  columns=(["Study"] if key else ["study_id"]) + shown,
                  provenance=["effect_id"])
+
+
+def used_studies(ev) -> list[str]:
+    """Study ids an analysis can use: those with a result row in ``effects.csv`` (any form but
+    ``not_found``: pooled, tabulated or counted by direction) and the primary studies and
+    context sources whose characteristics the side-by-side comparison of approaches tabulates.
+    """
+    eff, st = ev.effects, ev.studies
+    used = set(eff.loc[eff["form"] != "not_found", "study_id"].dropna().astype(str))
+    used |= set(st.index[st["role"].isin(["primary", "context"])].astype(str))
+    return sorted(used & set(st.index.astype(str)))
+
+
+def reference_gaps(ev, cit) -> pd.DataFrame:
+    """Data-gaps rows for the used studies whose reference is not citable yet.
+
+    One row per study whose entry in ``data/references.bib`` lacks any of
+    :data:`ketameta.outputs.citations.CITABLE_FIELDS` (authors, year, title, journal, volume,
+    pages, DOI or PMID), with the missing fields in ``item``; same columns as
+    :func:`ketameta.evidence.data_gaps`, ``question`` "reference", ``kind``
+    "reference_incomplete". Nothing is filled in: a field is added to the bibliography only
+    from a source that shows it.
+    """
+    rows = []
+    for sid in used_studies(ev):
+        key = ev.studies.loc[sid, "citation_key"]
+        if pd.isna(key) or str(key) not in cit:
+            continue
+        missing = cit.missing_fields(str(key))
+        if missing:
+            rows.append(dict(study_id=sid, citation_key=key, question="reference",
+                             item="reference: " + ", ".join(missing),
+                             reason="not shown in the sources read (data/references.bib)",
+                             role=ev.studies.loc[sid, "role"], effect_id=np.nan,
+                             kind="reference_incomplete"))
+    cols = ["study_id", "citation_key", "question", "item", "reason", "role", "effect_id", "kind"]
+    return pd.DataFrame(rows, columns=cols)
