@@ -449,6 +449,30 @@ def test_real_references_citable_or_listed_in_the_data_gaps(real_run):
     assert not said, said[:3]
 
 
+def test_real_latex_tables_fit_a_page(real_run):
+    """Issue 18: a compact LaTeX column set (the durability table had 13 columns), no empty
+    pools, tabularx for wrapping text, a sideways float when there are many columns."""
+    from ketameta.outputs.tables import LATEX_LANDSCAPE_COLUMNS, LATEX_TABULARX_COLUMNS
+
+    def columns(tex):
+        m = re.search(r"\\begin\{tabularx?\}(?:\{\\linewidth\})?\{@\{\}(.+?)@\{\}\}\n", tex)
+        spec = re.sub(r">\{\\raggedright\\arraybackslash\}X", "X", m.group(1))
+        assert re.fullmatch(r"[lrcX]+", spec), spec
+        return len(spec)
+
+    counts = {}
+    for p in sorted((real_run / "results" / "tables").glob("*.tex")):
+        tex = p.read_text("utf-8")
+        n = counts[p.stem] = columns(tex)
+        if n > LATEX_LANDSCAPE_COLUMNS:
+            assert "\\begin{sidewaystable}" in tex, p.name
+        if n > LATEX_TABULARX_COLUMNS:
+            assert "\\begin{tabularx}{\\linewidth}" in tex, p.name
+    assert counts["durability"] <= 8
+    assert "k = 0)" not in (real_run / "results" / "tables" / "durability.tex").read_text("utf-8")
+    assert "k = 0)" not in (real_run / "results" / "tables" / "durability.html").read_text("utf-8")
+
+
 def test_real_second_run_does_nothing_and_edit_reruns_only_dependents(real_run):
     out = _snakemake(real_run, "-n").stdout
     assert "Nothing to be done" in out
