@@ -488,7 +488,7 @@ class Table:
             raise ValueError(f"invalid float placement {placement!r}")
         if cite_command is not None and not re.fullmatch(r"[A-Za-z]+", cite_command):
             raise ValueError(f"cite_command must be letters only, got {cite_command!r}")
-        names = self._latex_column_names()
+        names = self.latex_column_names()
         header, rows, align = self.cells(names)
         keys = self._row_keys()
         env, landscape = latex_layout(len(header), [
@@ -587,7 +587,7 @@ class Table:
                 notes.append(f"{r[0] if r else ''} -- {head}: {text}")
         return notes
 
-    def _latex_column_names(self) -> list[str]:
+    def latex_column_names(self) -> list[str]:
         """The LaTeX table's columns: ``latex_columns`` (else ``columns``), minus empty ones."""
         cols = self._display_columns(self.latex_columns)
         _, rows, _ = self.cells([name for _, name in cols])
