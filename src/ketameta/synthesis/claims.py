@@ -31,6 +31,10 @@ the rated windows of the claim's analyses (lowest to highest), and a *supported*
 supported* verdict resting on low or very low certainty says so ("supported (very low
 certainty)"). A claim about study characteristics (a dose in use) is not an effect estimate and
 is marked *not rated* with the claim's ``certainty_note``.
+
+Presentation: each record carries ``summary``, one sentence with the verdict, the key number
+behind it with its interval (:func:`headline_finding`) and the certainty
+(:func:`claim_summary`); the claims table shows that sentence and puts the full findings beneath.
 """
 
 from __future__ import annotations
