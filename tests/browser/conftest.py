@@ -270,6 +270,29 @@ _PAGE_STATE_JS = """
                    .map(h => ({level: Number(h.tagName[1]), text: norm(h.textContent)})),
     width: Math.ceil(document.documentElement.scrollWidth),
     height: Math.ceil(document.documentElement.scrollHeight),
+    layout: {
+      viewport: window.innerWidth,
+      page: {scrollWidth: document.documentElement.scrollWidth,
+             clientWidth: document.documentElement.clientWidth},
+      tables: Array.from(document.querySelectorAll('table')).map((t, n) => {
+        const box = t.closest('.km-table') || t.parentElement;
+        const sec = t.closest('section');
+        return {index: n, id: (box && box.id) || (sec && sec.id) || '',
+                scrollWidth: t.scrollWidth, clientWidth: t.clientWidth,
+                right: Math.ceil(t.getBoundingClientRect().right),
+                containerScrollWidth: box.scrollWidth, containerClientWidth: box.clientWidth};
+      }),
+    },
+    text: document.body.innerText,
+    visibleText: (() => {
+      // every text node outside the provenance cells, separated so that cells never run together
+      const out = [];
+      const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        if (!n.parentElement.closest('.km-prov, style, script')) out.push(n.nodeValue);
+      }
+      return out.join(' ');
+    })(),
   };
 })()
 """
@@ -315,7 +338,12 @@ def check_rendered(
     -------
     dict
         ``images``, ``headings``, ``errors``, ``external_requests``, ``screenshot`` (path or
-        None), ``elapsed`` (seconds).
+        None), ``elapsed`` (seconds), ``layout`` (measured at a 1280 px wide viewport:
+        ``viewport``; ``page`` with the document element's ``scrollWidth`` and
+        ``clientWidth``; ``tables``, per ``<table>``, its ``scrollWidth``, ``clientWidth``,
+        right edge and its wrapper's ``containerScrollWidth``/``containerClientWidth``),
+        ``text`` (the page's rendered text) and ``visible_text`` (the text outside elements of
+        class ``km-prov``, the data-provenance cells).
 
     Raises
     ------
@@ -413,6 +441,9 @@ def check_rendered(
         "screenshot": shot_path,
         "elapsed": elapsed,
         "title": state["title"],
+        "layout": state["layout"],
+        "text": state["text"],
+        "visible_text": state["visibleText"],
     }
     assert not problems, f"{html_path} did not render cleanly:\n  - " + "\n  - ".join(problems)
     return result

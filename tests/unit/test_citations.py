@@ -319,3 +319,58 @@ def test_shorthand_and_names_for_entries_without_authors():
     assert Citations(bib, names={"a": "TRANSFORM-1"}).label("a") == "TRANSFORM-1 2019"
     assert Citations(bib).label("a") == "a 2019"
     assert Citations(bib).label("b") == "KITE 2024"
+
+
+# ---- references a reader can cite (issue 18) ----------------------------------------------
+
+READER_BIB = r"""
+@article{full2020,
+  author = {Able, Ann and Baker, Ben}, title = {A trial}, journal = {J Affect Disord},
+  volume = {1}, pages = {2--3}, year = {2020}, doi = {10.1/abc},
+  url = {https://mirror.example.org/copy-of-the-paper.pdf},
+  note = {Read on a third-party copy}
+}
+@article{pmidonly2019,
+  author = {Cole, Cy and others}, title = {Another trial}, journal = {Biol Psychiatry},
+  year = {2019}, pmid = {12345678}, url = {https://www.bioseek.eu/some/mirror}
+}
+@misc{partial2018,
+  title = {A review}, howpublished = {Library discovery record (publisher Elsevier; journal not shown)},
+  year = {2018}, url = {https://aggregator.example.com/record/1},
+  note = {Authors not shown in the available excerpt}
+}
+@misc{registry2021,
+  title = {A registered trial}, howpublished = {ClinicalTrials.gov}, year = {2021},
+  url = {https://clinicaltrials.gov/study/NCT00000001}
+}
+"""
+
+
+@pytest.fixture
+def reader_cit():
+    return Citations(parse_string(READER_BIB, "bibtex"))
+
+
+def test_reference_links_the_doi_not_a_mirror(reader_cit):
+    html = reader_cit.entry("full2020", "html")
+    assert 'href="https://doi.org/10.1/abc"' in html
+    assert "mirror.example.org" not in html and "third-party copy" not in html
+    pm = reader_cit.entry("pmidonly2019", "html")
+    assert 'href="https://www.ncbi.nlm.nih.gov/pubmed/12345678"' in pm and "bioseek" not in pm
+    # no DOI or PMID: a registry record keeps its own address, a copy elsewhere does not
+    assert "clinicaltrials.gov/study/NCT00000001" in reader_cit.entry("registry2021", "html")
+    assert "aggregator.example.com" not in reader_cit.entry("partial2018", "html")
+
+
+def test_reference_never_prints_a_missing_detail_as_a_field(reader_cit):
+    for fmt in ("text", "html", "markdown", "latex"):
+        text = reader_cit.entry("partial2018", fmt)
+        assert not re.search(r"not shown|excerpt", text, re.I), text
+    assert "Library discovery record (publisher Elsevier)" in reader_cit.entry("partial2018")
+
+
+def test_missing_fields_of_a_reference(reader_cit):
+    assert reader_cit.missing_fields("full2020") == []
+    assert reader_cit.missing_fields("pmidonly2019") == ["volume", "pages"]
+    assert reader_cit.missing_fields("partial2018") == [
+        "author", "journal", "volume", "pages", "doi or pmid"]

@@ -171,10 +171,14 @@ def check_latex_structure(tex, ncol):
     rows = [r for r in body.replace("\\midrule", "").split("\\\\") if r.strip()]
     for r in rows:
         assert len(re.findall(r"(?<!\\)&", r)) == ncol - 1, f"row with wrong column count: {r!r}"
-    spec = re.search(r"\\begin\{tabular\}\{@\{\}([lrc]+)@\{\}\}", tex)
-    assert spec and len(spec.group(1)) == ncol
+    spec = (re.search(r"\\begin\{tabular\}\{@\{\}([lrc]+)@\{\}\}", tex)
+            or re.search(r"\\begin\{tabularx\}\{\\linewidth\}\{@\{\}(.+?)@\{\}\}\n", tex))
+    assert spec
+    letters = re.sub(r">\{\\raggedright\\arraybackslash\}X", "X", spec.group(1))
+    assert re.fullmatch(r"[lrcX]+", letters) and len(letters) == ncol
     # outside the tabular separators, no special character is left unescaped
-    plain = _strip_escapes(re.sub(r"\\label\{[^}]*\}", "", tex).replace(" & ", " "))  # labels may hold _
+    plain = re.sub(r">\{\\raggedright\\arraybackslash\}X", "X", tex)  # tabularx column type
+    plain = _strip_escapes(re.sub(r"\\label\{[^}]*\}", "", plain).replace(" & ", " "))  # labels may hold _
     plain = re.sub(r"\$[^$]*\$", "", plain)  # maths written in the BibTeX source ($\alpha$)
     plain = re.sub(r"(?<=[A-Za-z.])~(?=[A-Za-z])", " ", plain)  # pybtex's ties: "David~A."
     for ch in "&%#$^~_<>|":
@@ -517,3 +521,72 @@ def test_failing_writer_leaves_no_partial_table(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         t.to_csv(target)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- tables for readers (issue 18) --------------------------------------------------------
+
+
+def test_reader_headers_and_values_in_every_format_internal_names_in_csv(tmp_path):
+    from ketameta.outputs.labels import HEADERS
+
+    df = pd.DataFrame({"study_id": ["a_1"], "dose_mg_kg": [0.5], "test": ["knha"],
+                       "outcome": ["dissociation_improvement_association"],
+                       "effect_id": ["a_1_r_7day"]})
+    t = Table(df, provenance=["effect_id"])
+    header, rows, _ = t.cells()
+    assert header == ["Study", "Dose (mg/kg)", "Test", "Outcome", HEADERS["effect_id"]]
+    assert rows[0][2:] == ["Knapp-Hartung", "dissociation-improvement association", "a_1_r_7day"]
+    for text in (t.to_markdown(), t.to_latex(), t.to_html()):
+        for name in ("study\\_id", "study_id", "dose_mg_kg", "knha", "dissociation_improvement"):
+            assert name not in text
+    assert '<td class="km-prov">a_1_r_7day</td>' in t.to_html()
+    t.to_csv(tmp_path / "t.csv")
+    assert list(pd.read_csv(tmp_path / "t.csv").columns) == list(df.columns)
+    assert pd.read_csv(tmp_path / "t.csv")["test"].tolist() == ["knha"]
+
+
+def test_value_labels_name_analyses_in_reader_terms():
+    df = pd.DataFrame({"analysis": ["dose_metareg"], "estimate": [1.0]})
+    t = Table(df, coded=["analysis"], value_labels={"dose_metareg": "Dose and response"})
+    assert t.cells()[1][0][0] == "Dose and response"
+
+
+def test_details_beneath_the_row():
+    df = pd.DataFrame({"claim": ["C1", "C2"], "summary": ["Mixed: r = 0.3.", "Supported."],
+                       "evidence": ["a long paragraph " * 20, None]})
+    t = Table(df, details=["evidence"], rename={"evidence": "Findings"})
+    assert t.cells()[0] == ["claim", "summary"]
+    html = t.to_html()
+    assert html.count("<details>") == 1 and '<td colspan="2"><details>' in html
+    assert "<strong>Findings:</strong> a long paragraph" in html
+    assert "C1 -- Findings: a long paragraph" in t.to_markdown()
+    assert "C1 -- Findings: a long paragraph" in t.to_latex()
+    with pytest.raises(KeyError, match="details"):
+        Table(df, details=["nope"])
+
+
+@pytest.mark.parametrize("ncols, widths, expected", [
+    (4, [10, 0, 0, 0], ("tabular", False)),
+    (4, [120, 0, 0, 0], ("tabularx", False)),
+    (7, [10] * 7, ("tabularx", False)),
+    (13, [10] * 13, ("tabularx", True)),
+])
+def test_latex_layout(ncols, widths, expected):
+    from ketameta.outputs.tables import latex_layout
+
+    assert latex_layout(ncols, widths) == expected
+
+
+def test_latex_compact_columns_drop_empty_and_go_sideways():
+    from ketameta.outputs.tables import LATEX_LANDSCAPE_COLUMNS
+
+    n = LATEX_LANDSCAPE_COLUMNS + 4
+    df = pd.DataFrame({f"c{i}": [1.0, 2.0] for i in range(n)})
+    df["empty"] = [np.nan, np.nan]
+    wide = Table(df).to_latex()
+    assert "\\begin{sidewaystable}" in wide and "\\begin{tabularx}{\\linewidth}" in wide
+    check_latex_structure(wide, n)  # the all-empty column is dropped from the LaTeX table
+    assert "empty" in Table(df).to_markdown()
+    compact = Table(df, latex_columns=["c0", "c1", "c2", "empty"]).to_latex()
+    assert "\\begin{table}" in compact and "\\begin{tabular}{@{}rrr@{}}" in compact
+    check_latex_structure(compact, 3)

@@ -195,12 +195,77 @@ def test_tiny_all_outputs_and_escaping(tiny_run):
     assert all(v.startswith(("%", r"\newcommand")) for v in vals)
 
 
+_SNAKE = re.compile(r"(?<![\w/.\-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/\-])")
+
+
+def internal_names(root: Path) -> set[str]:
+    """The names a reader must not meet in the report: the columns of every CSV the run wrote
+    and of the data sheets, the config's analysis and claim ids, and the coded outcome values."""
+    import yaml
+
+    names = set()
+    for p in [*(root / "results").rglob("*.csv"), *(root / "data").glob("*.csv")]:
+        try:
+            names.update(pd.read_csv(p, nrows=0).columns.astype(str))
+        except pd.errors.EmptyDataError:
+            continue
+    cfg = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    names.update(cfg["analyses"])
+    names.update(c["id"] for c in cfg.get("claims", []))
+    names.update(pd.read_csv(root / "data" / "effects.csv", usecols=["outcome"])["outcome"]
+                 .dropna().astype(str))
+    return {n for n in names if "_" in n}
+
+
+def assert_reads_like_a_report(state: dict, root: Path) -> None:
+    """No sideways scrolling at 1280 px (page and every table) and no internal name outside
+    the data-provenance cells (class km-prov: rows of data/effects.csv, input warnings)."""
+    lay = state["layout"]
+    assert lay["viewport"] == 1280
+    page = lay["page"]
+    assert page["scrollWidth"] <= page["clientWidth"], f"the page scrolls sideways: {page}"
+    wide = [t for t in lay["tables"]
+            if t["scrollWidth"] > t["clientWidth"] or t["right"] > page["clientWidth"]
+            or t["containerScrollWidth"] > t["containerClientWidth"]]
+    assert lay["tables"] and not wide, f"tables wider than the page: {wide}"
+    forbidden = internal_names(root)
+    seen = sorted({m for m in _SNAKE.findall(state["visible_text"]) if m in forbidden})
+    assert not seen, f"internal names in the report text: {seen}"
+
+
+def test_internal_names_check_can_fail(tmp_path):
+    """The scan finds an internal name in reader text and ignores it in a provenance cell."""
+    (tmp_path / "results").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "config").mkdir()
+    pd.DataFrame({"study_id": [], "ci_lb": []}).to_csv(tmp_path / "results" / "t.csv", index=False)
+    pd.DataFrame({"outcome": ["depression_severity"]}).to_csv(tmp_path / "data" / "effects.csv",
+                                                               index=False)
+    (tmp_path / "config" / "config.yaml").write_text("analyses: {dose_metareg: {}}\nclaims: []\n")
+    ok = {"layout": {"viewport": 1280, "page": {"scrollWidth": 1280, "clientWidth": 1280},
+                     "tables": [{"scrollWidth": 10, "clientWidth": 10, "right": 100,
+                                 "containerScrollWidth": 10, "containerClientWidth": 10}]},
+          "visible_text": "Study 95% CI Dose (mg/kg)"}
+    assert_reads_like_a_report(ok, tmp_path)
+    for text in ("the study_id column", "dose_metareg: failed", "depression_severity"):
+        with pytest.raises(AssertionError, match="internal names"):
+            assert_reads_like_a_report({**ok, "visible_text": text}, tmp_path)
+    wide = {**ok, "layout": {**ok["layout"], "tables": [{**ok["layout"]["tables"][0],
+                                                         "scrollWidth": 1400}]}}
+    with pytest.raises(AssertionError, match="wider"):
+        assert_reads_like_a_report(wide, tmp_path)
+    scroll = {**ok, "layout": {**ok["layout"], "page": {"scrollWidth": 1500, "clientWidth": 1280}}}
+    with pytest.raises(AssertionError, match="sideways"):
+        assert_reads_like_a_report(scroll, tmp_path)
+
+
 def test_tiny_report_renders_in_browser(tiny_run):
     from tests.browser.conftest import check_rendered
 
-    check_rendered(tiny_run / "results" / "report.html",
-                   ["Claims of the source article", "Sensitivity analyses", "Data gaps",
-                    "References"])
+    state = check_rendered(tiny_run / "results" / "report.html",
+                           ["Claims of the source article", "Sensitivity analyses", "Data gaps",
+                            "References"])
+    assert_reads_like_a_report(state, tiny_run)
 
 
 def test_tiny_trial_outside_a_filter_is_named_in_summary_and_explain(tiny_run, tmp_path):
@@ -357,6 +422,99 @@ def test_real_report_renders_in_browser(real_run):
     assert "Risk of bias per trial (RoB 2; traffic-light plot)" in alts
     assert "Risk of bias per domain" in alts
     assert any(h["text"].startswith("What changed") for h in state["headings"])
+    assert_reads_like_a_report(state, real_run)
+
+
+def test_real_references_citable_or_listed_in_the_data_gaps(real_run):
+    """Issue 18: every study an analysis used has a citable reference (authors, year, title,
+    journal, volume, pages, DOI or PMID) or is listed in the data gaps with exactly the fields it
+    lacks; the report's references link the DOI (else PMID) and never a copy of the paper."""
+    from html.parser import HTMLParser
+
+    from ketameta.outputs.citations import PRIMARY_HOSTS, Citations
+
+    res = real_run / "results"
+    used = set()
+    for p in (res / "effect_sizes").glob("*.csv"):
+        if p.name.endswith(".excluded.csv"):
+            continue
+        try:
+            df = pd.read_csv(p)
+        except pd.errors.EmptyDataError:
+            continue
+        if "study_id" in df:
+            used.update(df["study_id"].dropna().astype(str))
+    assert len(used) >= 10
+    studies = pd.read_csv(real_run / "data" / "studies.csv").set_index("study_id")
+    cit = Citations(real_run / "data" / "references.bib")
+    gaps = pd.read_csv(res / "tables" / "data_gaps.csv")
+    listed = {r.study_id: r.item for r in gaps[gaps["kind"] == "reference_incomplete"].itertuples()}
+    incomplete = {}
+    for sid in sorted(used & set(studies.index)):
+        missing = cit.missing_fields(studies.loc[sid, "citation_key"])
+        if missing:
+            incomplete[sid] = "reference: " + ", ".join(missing)
+    hidden = {s: m for s, m in incomplete.items() if listed.get(s) != m}
+    assert not hidden, f"incomplete references not listed (or listed wrongly) in data_gaps: {hidden}"
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.items, self.depth, self.texts = [], 0, []
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "ul" and "km-references" in (a.get("class") or ""):
+                self.depth = 1
+            elif tag == "li" and self.depth:
+                self.items.append([])
+                self.texts.append("")
+            elif tag == "a" and self.depth and self.items:
+                self.items[-1].append(a.get("href", ""))
+
+        def handle_endtag(self, tag):
+            if tag == "ul":
+                self.depth = 0
+
+        def handle_data(self, data):
+            if self.depth and self.texts:
+                self.texts[-1] += data
+
+    parser = Links()
+    parser.feed((res / "report.html").read_text("utf-8"))
+    assert len(parser.items) >= 30
+    for hrefs in parser.items:
+        hosts = [re.sub(r"^[a-z]+://", "", h).split("/")[0] for h in hrefs]
+        assert all(any(x == h or x.endswith("." + h) for h in PRIMARY_HOSTS) for x in hosts), hrefs
+        if any("doi.org/" in h for h in hrefs):
+            assert len(hrefs) == 1, hrefs  # the DOI is the link
+    # a detail that was not found is absent, never printed in its place
+    said = [t for t in parser.texts if re.search(r"\bnot (shown|seen|recorded|found)\b", t, re.I)]
+    assert not said, said[:3]
+
+
+def test_real_latex_tables_fit_a_page(real_run):
+    """Issue 18: a compact LaTeX column set (the durability table had 13 columns), no empty
+    pools, tabularx for wrapping text, a sideways float when there are many columns."""
+    from ketameta.outputs.tables import LATEX_LANDSCAPE_COLUMNS, LATEX_TABULARX_COLUMNS
+
+    def columns(tex):
+        m = re.search(r"\\begin\{tabularx?\}(?:\{\\linewidth\})?\{@\{\}(.+?)@\{\}\}\n", tex)
+        spec = re.sub(r">\{\\raggedright\\arraybackslash\}X", "X", m.group(1))
+        assert re.fullmatch(r"[lrcX]+", spec), spec
+        return len(spec)
+
+    counts = {}
+    for p in sorted((real_run / "results" / "tables").glob("*.tex")):
+        tex = p.read_text("utf-8")
+        n = counts[p.stem] = columns(tex)
+        if n > LATEX_LANDSCAPE_COLUMNS:
+            assert "\\begin{sidewaystable}" in tex, p.name
+        if n > LATEX_TABULARX_COLUMNS:
+            assert "\\begin{tabularx}{\\linewidth}" in tex, p.name
+    assert counts["durability"] <= 8
+    assert "k = 0)" not in (real_run / "results" / "tables" / "durability.tex").read_text("utf-8")
+    assert "k = 0)" not in (real_run / "results" / "tables" / "durability.html").read_text("utf-8")
 
 
 def test_real_second_run_does_nothing_and_edit_reruns_only_dependents(real_run):

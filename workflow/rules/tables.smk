@@ -89,5 +89,7 @@ rule make_sensitivity_table:
         notes="results/tables/sensitivity.notes.txt",
     log:
         "results/logs/make_sensitivity_table/sensitivity.log",
+    params:
+        analyses=config["analyses"],
     script:
         "../scripts/make_sensitivity_table.py"

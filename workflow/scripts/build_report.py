@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ketameta.evidence.prepared import read_copy
-from ketameta.outputs.report import Section, build_report
+from ketameta.outputs.labels import readable_text
+from ketameta.outputs.report import Section, build_report, provenance_list
 from ketameta.synthesis.files import read_json
 from ketameta.synthesis.living import change_items, update_status
 from ketameta.synthesis.pipeline import methods_sentence, report_paragraphs
@@ -35,13 +36,13 @@ def _living_sections(inp, living):
     return changed, update
 
 
-def _analysis_section(aid, fit, entry, figs, tables):
-    """The report section of one analysis: sentences, methods, figure and table."""
+def _analysis_section(aid, fit, entry, figs, tables, titles):
+    """The report section of one analysis: sentences, methods, figure and table (reader terms)."""
     spec = {**entry, "id": aid}
     return Section(
         spec.get("title", aid),
-        paragraphs=report_paragraphs(fit, spec),
-        methods=methods_sentence(fit, spec),
+        paragraphs=[readable_text(p, titles) for p in report_paragraphs(fit, spec)],
+        methods=readable_text(methods_sentence(fit, spec), titles),
         figures=figs,
         tables=[Path(tables[aid])],
         status="ok" if fit.get("status") == "ok" else "failed",
@@ -53,6 +54,7 @@ def main(inp, html_path, analyses, level, sources, living):
     fits = {Path(p).stem: read_json(p) for p in inp["fits"]}
     figures = {Path(p).stem: p for p in inp["figures"]}
     tables = {Path(p).stem: p for p in inp["tables"]}
+    titles = {aid: spec.get("title", aid) for aid, spec in analyses.items()}
     changed, update = _living_sections(inp, living)
     sections = [changed,
                 Section("Claims of the source article", tables=[Path(inp["claims"])],
@@ -71,7 +73,7 @@ def main(inp, html_path, analyses, level, sources, living):
         figs = [{"path": figures[aid], "caption": analyses[aid].get("title", aid)}] if aid in figures else []
         if kind_of(analyses[aid]["type"]).shows_risk_of_bias:
             figs, rob_figures = rob_figures, []  # once, beside the first summary of findings
-        sections.append(_analysis_section(aid, fits[aid], analyses[aid], figs, tables))
+        sections.append(_analysis_section(aid, fits[aid], analyses[aid], figs, tables, titles))
     sections.append(Section("Sensitivity analyses", tables=[Path(inp["sensitivity"])]))
     for aid in after:
         figs = [{"path": figures[aid], "caption": analyses[aid].get("title", aid)}] if aid in figures else []
@@ -84,11 +86,12 @@ def main(inp, html_path, analyses, level, sources, living):
                             paragraphs=["Numbers each analysis would need and the sources do "
                                         "not give; a reader with full-text access can add them."]))
     warn = pd.read_csv(inp["warnings"]) if Path(inp["warnings"]).stat().st_size else pd.DataFrame()
-    failed = [f"{a}: {f['reason']}" for a, f in fits.items() if f.get("status") != "ok"]
+    failed = [f"{analyses.get(a, {}).get('title', a)}: {f['reason']}"
+              for a, f in fits.items() if f.get("status") != "ok"]
+    warnings = warn["warning"].astype(str).tolist() if "warning" in warn else []
     sections.append(Section("Input warnings and failed analyses",
-                            items=failed + (warn["warning"].astype(str).tolist()
-                                            if "warning" in warn else []) or
-                            ["No warnings and no failed analyses."]))
+                            items=failed or ([] if warnings else ["No warnings and no failed analyses."]),
+                            html=[provenance_list(warnings)] if warnings else []))
     sections.append(Section("References", html=[Path(inp["references"]).read_text("utf-8")]))
     build_report(sections, "Ketamine for depression: a living evidence synthesis", html_path,
                  subtitle="Dissociation and response; durability of a single infusion; "

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 def main(fit_paths, evidence, out, claims, grades, analyses):
     ev = read_prepared(evidence)
     fits = {Path(p).stem: read_json(p) for p in fit_paths}
-    table = claims_table(assess_claims(claims, fits, ev, grades, analyses), study_citations(evidence["bib"], ev.studies))
+    titles = {aid: spec.get("title", aid) for aid, spec in analyses.items()}
+    table = claims_table(assess_claims(claims, fits, ev, grades, analyses),
+                         study_citations(evidence["bib"], ev.studies), titles)
     table.write(csv=out["csv"], md=out["md"], tex=out["tex"], html=out["html"])
 
 

@@ -10,7 +10,7 @@ from ketameta.evidence import data_gaps
 from ketameta.evidence.prepared import read_prepared
 from ketameta.synthesis.files import read_exclusions, write_csv
 from ketameta.synthesis.labels import study_citations
-from ketameta.synthesis.summaries import gaps_table, studies_table
+from ketameta.synthesis.summaries import gaps_table, reference_gaps, studies_table
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -23,7 +23,8 @@ def main(evidence, out):
                                  tex=out["studies_tex"], html=out["studies_html"])
     exclusions = {Path(p).name.removesuffix(".excluded.csv"): read_exclusions(p)
                   for p in evidence["excluded"]}
-    gaps_table(data_gaps(ev, exclusions), cit).write(csv=out["gaps_csv"], md=out["gaps_md"],
+    gaps = pd.concat([data_gaps(ev, exclusions), reference_gaps(ev, cit)], ignore_index=True)
+    gaps_table(gaps, cit).write(csv=out["gaps_csv"], md=out["gaps_md"],
                                          html=out["gaps_html"])
     # the warnings of the validation done when the workflow was parsed
     warnings = pd.read_csv(evidence["warnings"], dtype=str, keep_default_na=False)

@@ -33,7 +33,21 @@ from ..errors import InputError, InputErrors
 from ..io import atomic_write
 from .format import escape_html, escape_latex, escape_markdown, latex_char
 
-__all__ = ["Citations", "FORMATS"]
+__all__ = ["Citations", "FORMATS", "CITABLE_FIELDS", "PRIMARY_HOSTS"]
+
+#: what a reference needs to be citable (``doi or pmid``: either identifier)
+CITABLE_FIELDS = ("author", "year", "title", "journal", "volume", "pages", "doi or pmid")
+
+#: hosts of a link that may stand in a reference when there is no DOI or PMID (the record of
+#: the work itself: registries, PubMed, PubMed Central, doi.org); any other address is a copy
+#: of the document and stays in the provenance columns of the data sheets only
+PRIMARY_HOSTS = ("doi.org", "ncbi.nlm.nih.gov", "clinicaltrials.gov", "europepmc.org",
+                 "cochranelibrary.com")
+
+#: a phrase saying that a detail was not seen ("journal not shown", "title not recorded"): it
+#: describes the extraction, not the work, and is left out of a formatted reference
+_MISSING_PHRASE = re.compile(
+    r"[^;,()]*\bnot (?:shown|seen|recorded|found|given|known|available)\b[^;,()]*", re.I)
 
 #: Output formats understood by :meth:`Citations.entry` (pybtex backend names).
 FORMATS = ("text", "markdown", "html", "latex")
@@ -254,6 +268,11 @@ class Citations:
     def entry(self, key: str, fmt: str = "text") -> str:
         r"""One reference formatted by the pybtex style and rendered for ``fmt``.
 
+        The reference is what a reader cites: the link is the DOI (else the PMID, else an
+        address of the record itself, :data:`PRIMARY_HOSTS`); copies of the document (mirror
+        addresses), extraction notes and phrases such as "journal not shown" are left out (they
+        stay in ``data/references.bib`` and the provenance columns of the data sheets).
+
         Parameters
         ----------
         key : str
@@ -273,7 +292,7 @@ class Citations:
             raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
         entry = self._entry(key)
         try:
-            formatted = self._style.format_entry(self.label(key), entry)
+            formatted = self._style.format_entry(self.label(key), self._reader_entry(entry))
         except Exception as exc:  # e.g. pybtex FieldIsMissing for a required field
             raise InputError(
                 f"cannot format entry {entry.key!r} with the {self.style!r} style: {exc}",
@@ -287,6 +306,56 @@ class Citations:
             text = _latex_ascii(text)
         text = re.sub(r"\s*\n\s*", " ", text).strip()
         return text
+
+    def missing_fields(self, key: str) -> list[str]:
+        """The fields of :data:`CITABLE_FIELDS` that the entry of ``key`` lacks.
+
+        An author list of "others" only, or a field whose text says it was not found, counts
+        as missing. ``doi or pmid`` is missing when the entry has neither.
+        """
+        entry = self._entry(key)
+        f = {k.lower(): v for k, v in entry.fields.items()}
+        out = []
+        for name in CITABLE_FIELDS:
+            if name == "author":
+                persons = [p for p in entry.persons.get("author", [])
+                           if str(p).strip().lower() != "others"]
+                ok = bool(persons)
+            elif name == "doi or pmid":
+                ok = bool(str(f.get("doi", "")).strip() or str(f.get("pmid", "")).strip())
+            else:
+                v = str(f.get(name, "")).strip()
+                ok = bool(v) and not _MISSING_PHRASE.fullmatch(v)
+            if not ok:
+                out.append(name)
+        return out
+
+    def _reader_entry(self, entry: Entry) -> Entry:
+        """The entry as a reader cites it: the DOI (else PMID, else the record's own address)
+        as the link, no copy/mirror address, no extraction note, no "not shown" phrases.
+        """
+        fields = {k: v for k, v in entry.fields.items() if k.lower() not in ("note", "url", "pmid")}
+        low = {k.lower(): v for k, v in entry.fields.items()}
+        doi = str(low.get("doi", "")).strip()
+        pmid = str(low.get("pmid", "")).strip()
+        url = str(low.get("url", "")).strip()
+        if not doi and pmid:
+            fields["pubmed"] = pmid
+        if not doi and not pmid and url:
+            host = re.sub(r"^[a-z]+://", "", url.lower()).split("/", 1)[0]
+            if any(host == h or host.endswith("." + h) for h in PRIMARY_HOSTS):
+                fields["url"] = url
+        for name in ("howpublished", "journal", "title"):
+            if name in fields:
+                text = _MISSING_PHRASE.sub("", str(fields[name]))
+                text = re.sub(r"\(\s*[;,]?\s*\)", "", text)
+                text = re.sub(r"\s*[;,]\s*(?=[);]|$)", "", text)
+                text = re.sub(r"\(\s*;\s*", "(", text).strip(" ;,")
+                if text:
+                    fields[name] = text
+                else:
+                    del fields[name]
+        return Entry(entry.type, fields=fields, persons=entry.persons)
 
     def reference_list(
         self, keys: Iterable[str], fmt: str = "text", *, labels: bool = True

@@ -41,6 +41,9 @@ LATEX_PREAMBLE = (
     "\\usepackage[T1]{fontenc}\n"
     "\\usepackage{lmodern}\n"
     "\\usepackage{booktabs}\n"
+    "\\usepackage{array}\n"
+    "\\usepackage{tabularx}\n"
+    "\\usepackage{rotating}\n"
     "\\usepackage{url}\n"
     "\\usepackage[hidelinks]{hyperref}\n"
 )

@@ -42,6 +42,7 @@ __all__ = [
     "build_report",
     "render_report",
     "references_section",
+    "provenance_list",
     "STATUSES",
 ]
 
@@ -191,6 +192,14 @@ def references_section(citations: Any, keys: Sequence[str], title: str = "Refere
     return Section(title=title, html=[html], id="references")
 
 
+def provenance_list(items: Sequence[str]) -> str:
+    """A bulleted list of messages about the data files (input warnings naming sheets, rows
+    and columns), marked ``class="km-prov"``: the place where internal names may appear.
+    """
+    return ('<ul class="km-prov">\n' + "".join(f"<li>{escape_html(i)}</li>\n" for i in items)
+            + "</ul>")
+
+
 # --------------------------------------------------------------------------------------------
 # figures
 # --------------------------------------------------------------------------------------------
@@ -272,7 +281,8 @@ _CSS = """\
 * { box-sizing: border-box; }
 body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; line-height: 1.5;
        color: #1a1a1a; background: #fff; margin: 0; }
-.km-page { max-width: 60rem; margin: 0 auto; padding: 1.5rem 1.25rem 4rem; }
+.km-page { max-width: 72rem; margin: 0 auto; padding: 1.5rem 1.25rem 4rem; }
+main p, main ul, main ol, header, nav.km-toc { max-width: 60rem; }
 header h1 { font-size: 1.7rem; margin: 0 0 .3rem; }
 header .km-subtitle { color: #444; margin: 0 0 .6rem; }
 dl.km-meta { display: grid; grid-template-columns: max-content 1fr; gap: .1rem 1rem;
@@ -299,7 +309,9 @@ section.km-section h3 { font-size: 1.1rem; } section.km-section h4 { font-size: 
 figure.km-figure { margin: 1rem 0; }
 figure.km-figure img { max-width: 100%; height: auto; display: block; }
 figure.km-figure figcaption { font-size: .9rem; color: #333; margin-top: .3rem; }
-ul.km-references li { margin: .25rem 0; }
+ul.km-references li { margin: .25rem 0; overflow-wrap: anywhere; }
+ul.km-prov { font-size: .9rem; color: #333; overflow-wrap: anywhere; }
+main p, main li { overflow-wrap: anywhere; }
 footer { font-size: .8rem; color: #666; border-top: 1px solid #ddd; margin-top: 3rem;
          padding-top: .5rem; }
 @media print { nav.km-toc { display: none; } section.km-section { break-inside: avoid-page; } }

@@ -29,6 +29,7 @@ import latexcodec  # noqa: F401  (registers the "ulatex" codec; a dependency of 
 import pandas as pd
 
 from ..io import atomic_write
+from . import labels as _labels
 
 if TYPE_CHECKING:
     from .citations import Citations
@@ -45,7 +46,7 @@ from .format import (
     is_missing,
 )
 
-__all__ = ["Table", "TABLE_CSS"]
+__all__ = ["Table", "TABLE_CSS", "latex_layout"]
 
 # --------------------------------------------------------------------------------------------
 # Table
@@ -97,6 +98,22 @@ class Table:
         Extra citation keys for the reference list (the row keys are always included).
     na_rep : str, default "–"
         Text for missing values in the formatted outputs (the CSV leaves the cell empty).
+    value_labels : mapping, optional
+        Extra internal value -> reader wording pairs (e.g. analysis id -> analysis title) used,
+        beside :data:`ketameta.outputs.labels.VALUES`, for the cells of coded columns
+        (:data:`~ketameta.outputs.labels.CODED_COLUMNS` and ``coded``).
+    coded : sequence of str, optional
+        Further raw columns whose cells are coded values shown in reader wording.
+    provenance : sequence of str, optional
+        Raw columns that point into the data files (row ids, file paths): shown as they are,
+        marked ``class="km-prov"`` in HTML (the only cells where internal names may appear).
+    latex_columns : sequence of str, optional
+        The compact column set of the LaTeX table (default: ``columns``); columns empty in
+        every row are dropped from the LaTeX table in any case.
+    details : sequence of str, optional
+        Raw columns shown *beneath* their row rather than as columns: in HTML a second row
+        with a collapsed ``<details>`` element, in Markdown and LaTeX a note per row. Long
+        text (the evidence behind a claim) stays out of the table's width.
 
     Notes
     -----
@@ -112,7 +129,7 @@ class Table:
     ...           title="Dissociation and response", ci={"r [95% CI]": ("r", "lb", "ub")},
     ...           formats={"pval": "p"}, notes=["k = 5; model: random effects, REML"])
     >>> t.cells()[0]
-    ['window', 'k', 'r [95% CI]', 'pval']
+    ['Window', 'k', 'r [95% CI]', 'p']
     >>> t.cells()[1][0]
     ['acute', '5', '0.35 [0.17, 0.51]', '< 0.001']
     """
@@ -131,6 +148,11 @@ class Table:
     study_column: str = "Study"
     references: Sequence[str] = ()
     na_rep: str = NA_REP
+    value_labels: Mapping[str, str] = field(default_factory=dict)
+    coded: Sequence[str] = ()
+    provenance: Sequence[str] = ()
+    latex_columns: Sequence[str] | None = None
+    details: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, pd.DataFrame):
@@ -152,6 +174,9 @@ class Table:
         for name in self.formats:
             if name not in cols:
                 raise KeyError(f"formats refers to missing column {name!r}")
+        bad = [c for c in self.details if c not in cols]
+        if bad:
+            raise KeyError(f"details refers to missing column(s) {bad}")
         for name in self.rename:
             if name not in cols and name not in self.ci:
                 raise KeyError(f"rename refers to missing column {name!r}")
@@ -163,11 +188,11 @@ class Table:
         if (keys is not None or self.references) and self.citations is not None:
             for k in [k for k in (keys or []) if k] + list(self.references):
                 self.citations.check(k)
-        if self.columns is not None:
-            known = cols | set(self.ci) | ({self.study_column} if keys is not None else set())
-            bad = [c for c in self.columns if c not in known]
+        known = cols | set(self.ci) | ({self.study_column} if keys is not None else set())
+        for what, names in (("columns", self.columns), ("latex_columns", self.latex_columns)):
+            bad = [c for c in (names or []) if c not in known]
             if bad:
-                raise KeyError(f"columns refers to unknown column(s) {bad}")
+                raise KeyError(f"{what} refers to unknown column(s) {bad}")
 
     # ---- content -------------------------------------------------------------------------
 
@@ -212,14 +237,16 @@ class Table:
                 keys.append(k)
         return keys
 
-    def _display_columns(self) -> list[tuple[str, str]]:
+    def _display_columns(self, columns: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """(kind, name) in display order; kind is "study", "ci" or "raw"."""
+        columns = self.columns if columns is None else columns
         hidden: set[str] = set()
         if isinstance(self.citekeys, str):
             hidden.add(self.citekeys)
         has_study = self.citekeys is not None
         if has_study:
             hidden.add(self.study_column)
+        hidden.update(self.details)
         ci_pos = {}
         for name, (est, lb, ub) in self.ci.items():
             ci_pos[est] = name
@@ -230,17 +257,29 @@ class Table:
                 default.append(("ci", ci_pos[c]))
             elif c not in hidden:
                 default.append(("raw", c))
-        if self.columns is None:
+        if columns is None:
             return default
         lookup = {name: (kind, name) for kind, name in default}
         for name in self.ci:
             lookup.setdefault(name, ("ci", name))
         for c in self.data.columns:
             lookup.setdefault(c, ("raw", c))
-        return [lookup[c] for c in self.columns]
+        return [lookup[c] for c in columns]
 
-    def cells(self) -> tuple[list[str], list[list[str]], list[str]]:
+    def cells(
+        self, columns: Sequence[str] | None = None
+    ) -> tuple[list[str], list[list[str]], list[str]]:
         """The formatted table as plain (unescaped) text.
+
+        Headers are the reader's names: ``rename``, else
+        :func:`ketameta.outputs.labels.header` (``study_id`` -> "Study", ``ci_lb`` -> "95% CI
+        (lower)"); the cells of coded columns show :func:`ketameta.outputs.labels.value`
+        (``knha`` -> "Knapp-Hartung"). The CSV keeps the internal names.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            Another column selection than ``columns`` (the LaTeX table's compact set).
 
         Returns
         -------
@@ -251,11 +290,12 @@ class Table:
         align : list of {"l", "r"}
             Column alignment: right for numbers and intervals, left for text.
         """
-        cols = self._display_columns()
+        cols = self._display_columns(columns)
         labels = self._study_labels()
+        coded = _labels.CODED_COLUMNS | set(self.coded)
         header, columns, align = [], [], []
         for kind, name in cols:
-            header.append(str(self.rename.get(name, name)))
+            header.append(str(self.rename.get(name, _labels.header(name))))
             if kind == "study":
                 columns.append(labels or [""] * len(self.data))
                 align.append("l")
@@ -273,7 +313,10 @@ class Table:
             else:
                 s = self.data[name]
                 f = column_formatter(self.formats.get(name), s, self.na_rep)
-                columns.append([f(v) for v in s])
+                cells = [f(v) for v in s]
+                if name in coded and name not in self.provenance:
+                    cells = [_labels.value(c, dict(self.value_labels)) for c in cells]
+                columns.append(cells)
                 numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
                 align.append("r" if numeric else "l")
         rows = [list(r) for r in zip(*columns)] if columns else []
@@ -395,8 +438,9 @@ class Table:
         if header:
             out += [line(esc), rule] + [line(r) for r in body]
             out.append("")
-        if self.notes:
-            out += ["Notes:", ""] + [f"- {escape_markdown(n, block=True)}" for n in self.notes]
+        notes = list(self.notes) + self._detail_notes(rows)
+        if notes:
+            out += ["Notes:", ""] + [f"- {escape_markdown(n, block=True)}" for n in notes]
             out.append("")
         refs = self._refs("markdown")
         if refs:
@@ -436,21 +480,27 @@ class Table:
         Returns
         -------
         str
-            The LaTeX source. Needs ``booktabs`` (and ``hyperref`` for links in references).
+            The LaTeX source. Needs ``booktabs``, ``array``, ``tabularx`` and ``rotating`` (a
+            table too wide for a portrait page is a ``sidewaystable``; see :func:`latex_layout`)
+            and ``hyperref`` for links in references.
         """
         if not re.fullmatch(r"[htbpH!]+", placement):
             raise ValueError(f"invalid float placement {placement!r}")
         if cite_command is not None and not re.fullmatch(r"[A-Za-z]+", cite_command):
             raise ValueError(f"cite_command must be letters only, got {cite_command!r}")
-        header, rows, align = self.cells()
+        names = self.latex_column_names()
+        header, rows, align = self.cells(names)
         keys = self._row_keys()
+        env, landscape = latex_layout(len(header), [
+            max([len(r[j]) for r in rows] + [0]) if a == "l" else 0 for j, a in enumerate(align)])
 
         def cell(text: str) -> str:
             out = escape_latex(text)
             return "{}" + out if out.startswith("[") else out
 
         study_j = next(
-            (j for j, (kind, _) in enumerate(self._display_columns()) if kind == "study"), None
+            (j for j, (kind, _) in enumerate(self._display_columns(names)) if kind == "study"),
+            None,
         )
         body = []
         for i, r in enumerate(rows):
@@ -460,7 +510,10 @@ class Table:
                     raise ValueError(f"citation key {keys[i]!r} cannot be used in \\{cite_command}")
                 cells[study_j] = f"\\{cite_command}{{{keys[i]}}}"
             body.append("    " + " & ".join(cells) + r" \\")
-        lines = [f"\\begin{{table}}[{placement}]", "  \\centering"]
+        float_env = "sidewaystable" if landscape else "table"
+        lines = [f"\\begin{{{float_env}}}[{placement}]", "  \\centering"]
+        if env == "tabularx" and len(header) > 7:
+            lines.append("  \\small")
         title, caption = escape_latex(self.title), escape_latex(self.caption)
         if title and caption:
             lines.append(f"  \\caption[{{{title}}}]{{\\textbf{{{title}.}} {caption}}}")
@@ -468,26 +521,33 @@ class Table:
             lines.append(f"  \\caption{{{title or caption}}}")
         if self.label:
             lines.append(f"  \\label{{{self.label}}}")
+        if env == "tabularx":
+            wide = _wide_columns(header, rows, align)
+            spec = "".join(_X if j in wide else a for j, a in enumerate(align))
+            begin = f"  \\begin{{tabularx}}{{\\linewidth}}{{@{{}}{spec}@{{}}}}"
+        else:
+            begin = f"  \\begin{{tabular}}{{@{{}}{''.join(align) or 'l'}@{{}}}}"
         lines += [
-            f"  \\begin{{tabular}}{{@{{}}{''.join(align) or 'l'}@{{}}}}",
+            begin,
             "    \\toprule",
             "    " + " & ".join(cell(h) for h in header) + r" \\",
             "    \\midrule",
             *body,
             "    \\bottomrule",
-            "  \\end{tabular}",
+            f"  \\end{{{env}}}",
         ]
         refs = [] if cite_command else self._refs("latex")
-        if self.notes or refs:
+        notes = list(self.notes) + self._detail_notes(rows)
+        if notes or refs:
             lines += ["  \\par\\smallskip", "  \\begin{minipage}{\\linewidth}\\footnotesize"]
-            for n in self.notes:
+            for n in notes:
                 lines.append(f"  {escape_latex(n)}\\par")
             if refs:
                 lines.append("  \\smallskip\\textit{References.}\\par")
                 for r in refs:
                     lines.append(f"  {r}\\par")
             lines.append("  \\end{minipage}")
-        lines.append("\\end{table}")
+        lines.append(f"\\end{{{float_env}}}")
         text = "\n".join(lines) + "\n"
         if standalone:
             text = (
@@ -503,6 +563,40 @@ class Table:
             with atomic_write(path) as fh:
                 fh.write(text)
         return text
+
+    def detail_texts(self) -> list[list[tuple[str, str]]]:
+        """Per row, the ``details`` as (header, plain text) pairs (missing values left out)."""
+        coded = _labels.CODED_COLUMNS | set(self.coded)
+        out: list[list[tuple[str, str]]] = [[] for _ in range(len(self.data))]
+        for name in self.details:
+            head = str(self.rename.get(name, _labels.header(name)))
+            for i, v in enumerate(self.data[name]):
+                if is_missing(v) or str(v).strip() == "":
+                    continue
+                text = str(v)
+                if name in coded:
+                    text = _labels.value(text, dict(self.value_labels))
+                out[i].append((head, text))
+        return out
+
+    def _detail_notes(self, rows: list[list[str]]) -> list[str]:
+        """The details as notes (Markdown, LaTeX): "<first cell> -- <header>: <text>"."""
+        notes = []
+        for r, det in zip(rows, self.detail_texts()):
+            for head, text in det:
+                notes.append(f"{r[0] if r else ''} -- {head}: {text}")
+        return notes
+
+    def latex_column_names(self) -> list[str]:
+        """The LaTeX table's columns: ``latex_columns`` (else ``columns``), minus empty ones."""
+        cols = self._display_columns(self.latex_columns)
+        _, rows, _ = self.cells([name for _, name in cols])
+        keep = []
+        for j, (kind, name) in enumerate(cols):
+            empty = all(r[j] in ("", self.na_rep) for r in rows)
+            if kind == "study" or not empty or not rows:
+                keep.append(name)
+        return keep
 
     # ---- all formats ---------------------------------------------------------------------
 
@@ -539,7 +633,8 @@ class Table:
         """
         header, rows, align = self.cells()
         idattr = f' id="{escape_html(self.label)}"' if self.label else ""
-        out = [f'<div class="km-table"{idattr}>', "<table>"]
+        out = [f'<div class="km-table"{idattr}>',
+               '<table class="km-wide">' if len(header) > WIDE_HTML_COLUMNS else "<table>"]
         if self.title or self.caption:
             cap = []
             if self.title:
@@ -548,23 +643,34 @@ class Table:
                 cap.append(escape_html(self.caption))
             out.append(f"<caption>{' '.join(cap)}</caption>")
 
-        def attr(a: str) -> str:
-            return ' class="num"' if a == "r" else ""
+        prov = [kind == "raw" and name in self.provenance
+                for kind, name in self._display_columns()]
+
+        def attr(a: str, p: bool = False) -> str:
+            classes = (["num"] if a == "r" else []) + (["km-prov"] if p else [])
+            return f' class="{" ".join(classes)}"' if classes else ""
 
         out.append(
             "<thead><tr>"
             + "".join(
-                f'<th scope="col"{attr(a)}>{escape_html(h)}</th>' for h, a in zip(header, align)
+                f'<th scope="col"{attr(a)}>{escape_html(soft_hyphens(h))}</th>'
+                for h, a in zip(header, align)
             )
             + "</tr></thead>"
         )
         out.append("<tbody>")
-        for r in rows:
+        for r, det in zip(rows, self.detail_texts() if self.details else [[]] * len(rows)):
             out.append(
                 "<tr>"
-                + "".join(f"<td{attr(a)}>{escape_html(c)}</td>" for c, a in zip(r, align))
+                + "".join(f"<td{attr(a, p)}>{escape_html(c if p else soft_hyphens(c))}</td>"
+                          for c, a, p in zip(r, align, prov))
                 + "</tr>"
             )
+            if det:
+                body = "".join(f"<p><strong>{escape_html(h)}:</strong> {escape_html(t)}</p>"
+                               for h, t in det)
+                out.append(f'<tr class="km-details"><td colspan="{len(header)}"><details>'
+                           f"<summary>Details</summary>{body}</details></td></tr>")
         out.append("</tbody>")
         out.append("</table>")
         if self.notes:
@@ -592,17 +698,100 @@ class Table:
         return text
 
 
+#: a tabularx column that wraps ragged-right
+_X = r">{\raggedright\arraybackslash}X"
+
+#: LaTeX layout thresholds: more columns than this -> tabularx; more than LANDSCAPE -> sideways
+LATEX_TABULARX_COLUMNS = 6
+LATEX_LANDSCAPE_COLUMNS = 9
+#: a text column with a cell longer than this wraps (tabularx X column)
+LATEX_WRAP_CHARS = 40
+
+
+def latex_layout(ncols: int, text_widths: Sequence[int] = ()) -> tuple[str, bool]:
+    r"""The LaTeX environment a table of ``ncols`` columns needs to fit a portrait page.
+
+    Parameters
+    ----------
+    ncols : int
+        Number of columns of the LaTeX table.
+    text_widths : sequence of int, optional
+        Longest cell (characters) of each left-aligned text column (0 for numeric columns).
+
+    Returns
+    -------
+    env : {"tabular", "tabularx"}
+        ``tabularx`` (text columns wrap at ``\linewidth``) when there are more than
+        :data:`LATEX_TABULARX_COLUMNS` columns or a text cell longer than
+        :data:`LATEX_WRAP_CHARS` characters; ``tabular`` otherwise.
+    landscape : bool
+        True (a ``sidewaystable`` of the ``rotating`` package) with more than
+        :data:`LATEX_LANDSCAPE_COLUMNS` columns.
+    """
+    long_text = any(w > LATEX_WRAP_CHARS for w in text_widths)
+    env = "tabularx" if ncols > LATEX_TABULARX_COLUMNS or long_text else "tabular"
+    return env, ncols > LATEX_LANDSCAPE_COLUMNS
+
+
+def _wide_columns(header: list[str], rows: list[list[str]], align: list[str]) -> set[int]:
+    """Text columns that wrap in a tabularx table: the long ones (at least one column)."""
+    widths = {j: max([len(r[j]) for r in rows] + [len(header[j])])
+              for j, a in enumerate(align) if a == "l"}
+    wide = {j for j, w in widths.items() if w > LATEX_WRAP_CHARS // 2}
+    if not wide and widths:
+        wide = {max(widths, key=widths.get)}
+    if not wide:  # numbers only: the last column takes the rest of the line
+        wide = {len(align) - 1}
+    return wide
+
+
+#: an HTML table with more columns than this is set in a smaller font (class km-wide)
+WIDE_HTML_COLUMNS = 9
+
+_LONG_WORD = re.compile(r"(?<![\w\u00ad])[A-Za-z]{12,}(?![\w\u00ad])")
+
+
+def soft_hyphens(text: str) -> str:
+    """``text`` with soft hyphens (U+00AD) inside words of 12 letters or more.
+
+    A table column is never narrower than its longest word; soft hyphens let a long word
+    ("psychotherapy", "Characteristics") break, with a hyphen, when a column must be narrow
+    to keep the table within the page, and are invisible otherwise. Identifiers (with
+    digits or underscores) are left whole.
+    """
+    def split(m: re.Match) -> str:
+        w = m.group(0)
+        cuts = range(6, len(w) - 4, 6)
+        parts, last = [], 0
+        for c in cuts:
+            parts.append(w[last:c])
+            last = c
+        parts.append(w[last:])
+        return "\u00ad".join(parts)
+
+    return _LONG_WORD.sub(split, text)
+
+
 #: CSS for the HTML tables (used by ``to_html(standalone=True)`` and the report).
 TABLE_CSS = """\
-.km-table { margin: 1.2em 0; overflow-x: auto; }
-.km-table table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.km-table { margin: 1.2em 0; max-width: 100%; }
+.km-table table { border-collapse: collapse; font-variant-numeric: tabular-nums; width: 100%;
+                  table-layout: auto; font-size: .9em; }
+.km-table table.km-wide { font-size: .8em; }
 .km-table caption { caption-side: top; text-align: left; padding-bottom: .4em; }
 .km-table-title { font-weight: bold; }
 .km-table thead th { border-top: 2px solid #222; border-bottom: 1px solid #222; }
 .km-table tbody tr:last-child td { border-bottom: 2px solid #222; }
-.km-table th, .km-table td { padding: .25em .7em; text-align: left; vertical-align: top; }
-.km-table th.num, .km-table td.num { text-align: right; white-space: nowrap; }
-.km-table-notes, .km-table-references { font-size: .9em; color: #333; }
+.km-table th, .km-table td { padding: .25em .5em; text-align: left; vertical-align: top;
+                             overflow-wrap: break-word; }
+.km-table td.km-prov { overflow-wrap: anywhere; }
+.km-table table.km-wide th, .km-table table.km-wide td { padding: .2em .3em; }
+.km-table th.num, .km-table td.num { text-align: right; }
+.km-table td.km-prov { font-family: "DejaVu Sans Mono", monospace; font-size: .85em; color: #444; }
+.km-table tr.km-details td { border-top: none; padding-top: 0; font-size: .92em; }
+.km-table tr.km-details summary { cursor: pointer; color: #0b5ea8; }
+.km-table tr.km-details p { margin: .3em 0; }
+.km-table-notes, .km-table-references { font-size: .9em; color: #333; overflow-wrap: anywhere; }
 .km-table-notes p { margin: .2em 0; }
 .km-table-references p { margin: .6em 0 .2em; font-style: italic; }
 """

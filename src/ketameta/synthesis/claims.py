@@ -34,6 +34,10 @@ the rated windows of the claim's analyses (lowest to highest), and a *supported*
 supported* verdict resting on low or very low certainty says so ("supported (very low
 certainty)"). A claim about study characteristics (a dose in use) is not an effect estimate and
 is marked *not rated* with the claim's ``certainty_note``.
+
+Presentation: each record carries ``summary``, one sentence with the verdict, the key number
+behind it with its interval (:func:`headline_finding`) and the certainty
+(:func:`claim_summary`); the claims table shows that sentence and puts the full findings beneath.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from __future__ import annotations
 from .certainty import LEVELS
 from .text import fmt, fmt_ci
 
-__all__ = ["assess_claims", "claim_certainty", "VERDICTS", "RULES", "fmt", "fmt_ci"]
+__all__ = ["assess_claims", "claim_certainty", "claim_summary", "headline_finding", "VERDICTS", "RULES",
+           "fmt", "fmt_ci"]
 
 #: the claim rules a config entry can name (``claims[].rule``)
 RULES = ("association", "duration", "dose", "dose_range")
@@ -257,7 +262,83 @@ def assess_claims(claims, fits: dict, ev, grades=("P", "S"), specs=None) -> list
     for c in claims:
         verdict, parts, k = rules[c["rule"]](c)
         cert = claim_certainty(c, fits)
-        out.append({"id": c["id"], "claim": c["text"], "source": c["source"],
-                    "evidence": "; ".join(parts), "k": int(k), "verdict": _qualified(verdict, cert),
-                    "certainty": cert["certainty"], "analyses": ", ".join(c["evidence"])})
+        rec = {"id": c["id"], "claim": c["text"], "source": c["source"],
+               "evidence": "; ".join(parts), "k": int(k), "verdict": _qualified(verdict, cert),
+               "certainty": cert["certainty"], "analyses": ", ".join(c["evidence"])}
+        rec["summary"] = claim_summary(rec, headline_finding(c, parts, fits, specs))
+        out.append(rec)
     return out
+
+
+# ---- the one-sentence summary of a claim (presentation only) ---------------------------------
+
+
+def headline_finding(claim: dict, parts: list[str], fits: dict, specs=None) -> str:
+    """The key number behind a claim's verdict, as a phrase.
+
+    Parameters
+    ----------
+    claim : dict
+        The ``claims`` entry of the config (its ``rule`` and ``evidence``).
+    parts : list of str
+        The claim's findings as written in the claims table's details.
+    fits : dict
+        Fits by analysis id.
+    specs : dict, optional
+        Analysis specs by id.
+
+    Returns
+    -------
+    str
+        For an association, the quantitative finding resting on the most studies (its estimate,
+        interval and k); for a duration, the posterior probabilities of the time course (or
+        why there are none); for the dose claims, the count they rest on. Empty when the
+        claim has no finding.
+    """
+    rule = claim.get("rule")
+    if rule == "association":
+        best, best_k = "", -1
+        for aid in claim.get("evidence", []):
+            _, found = _findings(aid, fits, specs)
+            for fd in found:
+                if ("domain" not in fd and fd.get("estimate") is not None
+                        and (fd.get("k") or 0) > best_k):
+                    best, best_k = fd["text"], fd.get("k") or 0
+        return best or (parts[0] if parts else "")
+    if rule == "duration":
+        prob = [p for p in parts if p.startswith("probability that the benefit falls below")]
+        if prob:
+            extrapolated = any("would be extrapolated" in p for p in parts)
+            return prob[0] + ("; no verdict: the time course would be extrapolated beyond the "
+                              "latest time point reported" if extrapolated else "")
+        none = [p for p in parts if p.startswith("no time course")]
+        return none[0] if none else (parts[0] if parts else "")
+    return parts[0] if parts else ""
+
+
+def claim_summary(record: dict, headline: str) -> str:
+    """One sentence per claim: the verdict, the key number with its interval, the certainty.
+
+    Parameters
+    ----------
+    record : dict
+        A record of :func:`assess_claims` (``verdict``, ``k``, ``certainty``).
+    headline : str
+        The key finding (:func:`headline_finding`).
+
+    Returns
+    -------
+    str
+        E.g. "Mixed: pooled r (day 7): r = 0.41 [0.11, 0.64], k = 1 (single study); GRADE
+        certainty very low to low (3 rated windows)."
+    """
+    verdict = str(record["verdict"])
+    text = verdict[:1].upper() + verdict[1:]
+    if headline:
+        text += f": {headline.rstrip('. ')}"
+    cert = str(record.get("certainty", ""))
+    if cert.startswith("not rated"):
+        text += "; certainty not rated (not an effect estimate)"
+    elif cert:
+        text += f"; GRADE certainty {cert}"
+    return text + "."

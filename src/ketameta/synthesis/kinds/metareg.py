@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ModelError
+from ...outputs.labels import header
 from ...outputs.tables import Table
 from ...permutest import permutest
 from ...predict import predict
@@ -341,7 +342,7 @@ class Metareg(AnalysisKind):
                      columns=["Study", "contrast", "moderator", "Estimate", "pval", "k",
                               "estimator", "test"],
                      ci={"Estimate": ("estimate", "ci_lb", "ci_ub")},
-                     rename={"contrast": "Contrast / coefficient", "moderator": mod,
+                     rename={"contrast": "Contrast / coefficient", "moderator": header(mod),
                              "pval": "p", "Estimate": f"{fit['measure']} [95% CI]"},
                      formats={"moderator": 3, "estimate": 3, "pval": "p", "k": "int"})
 

@@ -61,6 +61,9 @@ class PooledKind(AnalysisKind):
         aid = spec["id"]
         notes = common_notes(fit, spec)
         df, scale = pools_table(fit, es, spec, cit, self.type)
+        # a window without studies has no row (the notes name it; the fit keeps it)
+        empty = [p["label"] for p in fit["pools"] if p["k"] == 0]
+        df = df[~((df["row"] == "pooled") & (df["k"] == 0))].reset_index(drop=True)
         ks = "; ".join(f"{p['label']}: k = {p['k']} ({p.get('model', '')})" for p in fit["pools"])
         notes.insert(0, f"k per pool -- {ks}.")
         if (df["derived"] == "yes").any():
@@ -71,6 +74,8 @@ class PooledKind(AnalysisKind):
         if len(excluded):
             notes.append(f"{len(excluded)} row(s) of this question were not used; reasons in "
                          f"{_paths(spec)['excluded']}.")
+        if empty:
+            notes.append("No study reports a result for: " + ", ".join(empty) + ".")
         for p in fit["pools"]:
             if p.get("note"):
                 notes.append(f"{p['label']}: {p['note']}.")
@@ -79,9 +84,12 @@ class PooledKind(AnalysisKind):
         cols = ["section", "Study", "label", "time", "n", "Estimate", "weight", "pval"]
         cols += ["Bayes", "headline"] if bayes else []
         cols += ["grade", "derived", "k", "estimator", "test"]
+        # LaTeX: a compact set that fits a page (model, grade and derivation are in the notes)
+        compact = ["section", "Study", "label", "time", "Estimate"] + (["Bayes"] if bayes else [])
+        compact += ["weight", "pval"] if not bayes else ["pval"]
         return Table(
             df, title=fit.get("title", aid), notes=notes, label=f"tab:{aid}", citations=cit,
-            citekeys="citation_key", study_column="Study", columns=cols,
+            citekeys="citation_key", study_column="Study", columns=cols, latex_columns=compact,
             ci={"Estimate": ("estimate", "ci_lb", "ci_ub"),
                 **({"Bayes": ("bayes_estimate", "bayes_ci_lb", "bayes_ci_ub")} if bayes else {})},
             rename={"section": self.section_header, "label": "Pooled",
