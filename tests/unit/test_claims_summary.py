@@ -45,7 +45,10 @@ def test_headline_of_an_association_is_the_estimate_with_most_studies():
     fits["a"]["pools"][0]["studies"] = ["s1"]
     fits["b"]["pools"][0]["studies"] = ["s1", "s2", "s3", "s4"]
     h = headline_finding({"rule": "association", "evidence": ["a", "b"]}, [], fits)
-    assert h == "pooled r (day 7): r = 0.20 [-0.10, 0.45], k = 4"
+    assert h == "pooled within-trial r (day 7), k = 4: r = 0.20 [-0.10, 0.45]"
+    # with single studies only, the headline says that no pool decides
+    h = headline_finding({"rule": "association", "evidence": ["a"]}, [], fits)
+    assert h.startswith("no within-trial pool of two or more studies (e.g. within-trial r (acute")
 
 
 def test_claims_table_sentence_in_the_row_evidence_beneath():

@@ -297,13 +297,16 @@ def headline_finding(claim: dict, parts: list[str], fits: dict, specs=None) -> s
     """
     rule = claim.get("rule")
     if rule == "association":
+        # the within-trial estimate resting on the most studies (the level the verdict uses)
         best, best_k = "", -1
         for aid in claim.get("evidence", []):
             _, found = _findings(aid, fits, specs)
             for fd in found:
                 if ("domain" not in fd and fd.get("estimate") is not None
-                        and (fd.get("k") or 0) > best_k):
+                        and fd.get("level") != "between-trial" and (fd.get("k") or 0) > best_k):
                     best, best_k = fd["text"], fd.get("k") or 0
+        if best and best_k < 2:
+            best = f"no within-trial pool of two or more studies (e.g. {best})"
         return best or (parts[0] if parts else "")
     if rule == "duration":
         prob = [p for p in parts if p.startswith("probability that the benefit falls below")]
