@@ -77,7 +77,7 @@ def main(inp, html_path, analyses, level, sources, living):
     sections.append(Section("Sensitivity analyses", tables=[Path(inp["sensitivity"])]))
     for aid in after:
         figs = [{"path": figures[aid], "caption": analyses[aid].get("title", aid)}] if aid in figures else []
-        sections.append(_analysis_section(aid, fits[aid], analyses[aid], figs, tables))
+        sections.append(_analysis_section(aid, fits[aid], analyses[aid], figs, tables, titles))
     sections.append(update)
     sections.append(Section("Studies and sources", tables=[Path(inp["studies"])],
                             figures=[{"path": inp["prisma"],
