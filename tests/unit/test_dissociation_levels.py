@@ -198,17 +198,20 @@ def test_association_definitions_list_every_row_and_the_pool_that_uses_it(real):
         fits[aid] = pipeline.fit(ev, pipeline.effect_sizes(ev, spec)[0], spec)
     spec = flat_spec(config, "dissociation_associations")
     es, excluded = pipeline.effect_sizes(ev, spec)
-    assert excluded.empty
     fit = pipeline.fit(ev, es, spec, {"fits": fits})
     rows = pd.DataFrame(fit["rows"])
     eff = ev.effects
     primary = ev.studies.index[ev.studies["role"] == "primary"]
     want = eff[(eff["question"] == "dissociation") & eff["study_id"].isin(primary)
                & (eff["outcome"] == "dissociation_improvement_association")]
-    assert set(rows["effect_id"]) == set(want["effect_id"])
+    admitted = want["grade"].isin(config["grades"]) | (want["form"] == "not_found")
+    assert set(rows["effect_id"]) == set(want.loc[admitted, "effect_id"])
+    # third-party copies are not hidden: they are in the exclusions with their grade
+    assert set(excluded["effect_id"]) == set(want.loc[~admitted, "effect_id"])
+    assert excluded["reason"].str.startswith("grade C not admitted").all()
     pooled = {e for f in fits.values() for p in f["pools"] for e in p["effect_ids"]}
     assert set(rows.loc[rows["used"], "effect_id"]) == pooled
-    assert rows.loc[~rows["used"], "use"].str.match(r"(not found|not poolable|grade C)").all()
+    assert rows.loc[~rows["used"], "use"].str.match(r"(not found|not poolable)").all()
     assert fit["k_used"] == len({s for f in fits.values() for p in f["pools"] for s in p["studies"]})
 
 

@@ -171,7 +171,17 @@ def test_tiny_metareg_and_dose(tiny_run):
     vi = [1e4 * (a1 / n1 * (1 - a1 / n1) / n1 + a2 / n2 * (1 - a2 / n2) / n2)
           for _, a1, n1, a2, n2, _, _ in tiny.METAREG]
     x = [100 * (d1 / n1 - d2 / n2) for _, _, n1, _, n2, d1, d2 in tiny.METAREG]
-    res = km.rma(yi, vi, mods=pd.DataFrame({"dissociation_rd": x}), test="knha")
+    # the workflow's effect sizes are the hand-computed ones; the slope is adjusted for dose
+    # (it varies in the tiny data; drug is constant and dropped, as the fit says)
+    es = pd.read_csv(tiny_run / "results" / "effect_sizes" / "dissociation_metareg.csv")
+    order = [es.index[es["study_id"] == sid][0] for sid, *_ in tiny.METAREG]
+    es = es.loc[order]
+    assert es["yi"].to_numpy() == pytest.approx(yi, rel=1e-12)
+    assert es["vi"].to_numpy() == pytest.approx(vi, rel=1e-9)
+    assert es["dissociation_rd"].to_numpy() == pytest.approx(x, rel=1e-12)
+    assert fit["covariates"] == ["dose"]
+    res = km.rma(yi, vi, mods=pd.DataFrame({"dissociation_rd": x, "dose": es["dose"].to_numpy()}),
+                 test="knha")
     assert fit["k"] == 4 and fit["exploratory"] is True
     assert fit["slope"] == pytest.approx(res.beta[1], rel=1e-9)
     assert fit["permutation"]["exact"] is True and fit["permutation"]["iter"] == 24
@@ -346,6 +356,15 @@ def test_real_headline_estimates_recomputed_from_effect_sizes(real_run):
         tab = pd.read_csv(real_run / "results" / "tables" / f"{aid}.csv")
         for p in fit["pools"]:
             sub = es[es["effect_id"].isin(p["effect_ids"])]
+            tr = {"ZCOR": np.tanh, "OR": np.exp}.get(spec.get("measure"), lambda z: z)
+            if p["k"] == 1:  # a single study: its own estimate and z interval, not a pool
+                row = tab[(tab["row"] == "pooled") & (tab["section"] == p["label"])].iloc[0]
+                y, se = float(sub["yi"].iloc[0]), float(np.sqrt(sub["vi"].iloc[0]))
+                assert row["estimate"] == pytest.approx(float(tr(y)), rel=1e-9), (aid, p["label"])
+                assert row["ci_lb"] == pytest.approx(float(tr(y - 1.959963984540054 * se)), rel=1e-6)
+                assert row["label"].startswith("Not pooled")
+                checked += 1
+                continue
             if p["k"] < 2 or spec["test"] != "knha" or spec["method"] != "REML":
                 continue
             b, lo, hi, _ = reml_knha(sub["yi"], sub["vi"])
@@ -364,7 +383,8 @@ def test_real_headline_estimates_recomputed_from_effect_sizes(real_run):
             continue
         es = pd.read_csv(real_run / "results" / "effect_sizes" / f"{aid}.csv")
         mod = spec["moderator"]["name"]
-        res = km.rma(es["yi"], es["vi"], mods=es[[mod]], method=spec["method"],
+        cols = [mod] + [c for c in fit.get("covariates", []) if c in es.columns]
+        res = km.rma(es["yi"], es["vi"], mods=es[cols], method=spec["method"],
                      test=spec["test"])
         assert fit["slope"] == pytest.approx(res.beta[1], rel=1e-8)
         tab = pd.read_csv(real_run / "results" / "tables" / f"{aid}.csv")

@@ -22,7 +22,9 @@ def _living_sections(inp, living):
     """'What changed since <version>' and the update status (trials expected, next search due)."""
     ch = read_json(inp["changes"])
     title = f"What changed since version {ch['since']}" if ch.get("since") else "What changed"
-    changed = Section(title, paragraphs=[ch["summary"]], items=change_items(ch))
+    # rows, cells and configuration keys by their names: a provenance list
+    items = change_items(ch)
+    changed = Section(title, paragraphs=[ch["summary"]], html=[provenance_list(items)] if items else [])
     log = read_copy(inp["search_log"]) if "search_log" in inp.keys() else pd.DataFrame()
     watch = read_copy(inp["watch"]) if "watch" in inp.keys() else pd.DataFrame()
     st = update_status(log, watch, living.get("search_interval_days", 180))

@@ -78,6 +78,10 @@ HEADERS = {
     "source": "Source",
     "year": "Year",
     "I2": "I² (%)",
+    "excluded_by": "Filters that would still leave it out",
+    "crossover_rho": "Crossover correlation",
+    "value_type": "Value type",
+    "window_widen": "Window widening",
     "tau2": "tau²",
 }
 
@@ -116,6 +120,8 @@ VALUES = {
     "bound_low": "the smallest n consistent with r and p",
     "bound_high": "the largest n consistent with r and p",
     "value_type": "value type",
+    "crossover_rho": "crossover correlation",
+    "window_widen": "window widening",
     "dissociation_rd": "dissociation (risk difference)",
 }
 

@@ -90,7 +90,7 @@ def gaps_table(gaps: pd.DataFrame, cit) -> Table:
                         "and incomplete references are completed in data/references.bib."],
                  label="tab:gaps", citations=cit if key else None, citekeys=key,
                  columns=(["Study"] if key else ["study_id"]) + shown,
-                 provenance=["effect_id"])
+                 provenance=["effect_id", "excluded_by"])
 
 
 def used_studies(ev) -> list[str]:

@@ -43,11 +43,18 @@ class Associations(AnalysisKind):
         return list(spec.get("pools", []))
 
     def effect_sizes(self, ev, spec, strict=True):
-        """Every association row of the question's primary studies (none is excluded)."""
+        """Every association row of the question's primary studies of an admitted grade (and the
+        searched, not-found ones); rows read on third-party copies (grade C) are listed in the
+        exclusions with that reason, as in every other analysis.
+        """
         rows = candidate_rows(ev, spec["question"])
         rows = rows[(rows["outcome"].isin(spec.get("outcomes", ["dissociation_improvement_association"])))
                     & (rows["study_role"] == "primary")]
-        return rows.sort_values(["study_id", "effect_id"]), rows.iloc[0:0].assign(reason=pd.Series(dtype=str))
+        keep = rows["grade"].isin(spec["grades"]) | (rows["form"] == "not_found")
+        excluded = rows[~keep].assign(
+            reason=[f"grade {g} not admitted to the primary analysis (shown in sensitivity)"
+                    for g in rows.loc[~keep, "grade"]], filter="grades")
+        return rows[keep].sort_values(["study_id", "effect_id"]), excluded
 
     def fit(self, ev, es, spec, context=None):
         """Each row with its definitions and the pool that uses it (or why none does)."""
@@ -67,8 +74,6 @@ class Associations(AnalysisKind):
                 use = f"used: {used[r['effect_id']]}"
             elif form == "not_found":
                 use = "not found: " + str(r.get("notes") or "").strip()
-            elif r["grade"] not in spec["grades"]:
-                use = f"grade {r['grade']} (third-party copy): sensitivity analysis only"
             else:
                 use = "not poolable: " + (row_gap(r) or f"{STATISTICS.get(form, form)} does not "
                                           "match the pooled statistics (r or slope)")
@@ -94,7 +99,8 @@ class Associations(AnalysisKind):
             df = pd.DataFrame(columns=cols)
         notes = [f"{fit['k_used']} of {fit['k']} studies reporting a within-trial association "
                  "enter a pool; the others report a different statistic, only a direction, or the "
-                 "number was not found (reason in the last column).",
+                 "number was not found (reason in the last column). Rows read only on third-party "
+                 "copies (grade C) are listed in the exclusions file.",
                  "Estimates as printed (before harmonising the sign); direction in words."]
         return Table(df, title=fit["title"], notes=notes, label=f"tab:{spec['id']}", citations=cit,
                      citekeys="citation_key", study_column="Study", columns=["Study"] + cols[1:],

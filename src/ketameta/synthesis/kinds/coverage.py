@@ -71,8 +71,11 @@ def coverage_rows(ev, spec) -> pd.DataFrame:
     out = []
     for cid, g in rows.groupby("comparison_id", sort=True):
         r0 = g.iloc[0]
+        arms = g[g["outcome"].isin(second["outcomes"])]["arm"].dropna()
+        arms = arms if len(arms) else g["arm"].dropna()
         rec = {"study_id": r0["study_id"], "citation_key": r0.get("study_citation_key", r0["study_id"]),
-               "contrast": cid, "route": r0.get("study_route"), "drug": r0.get("study_drug"),
+               "contrast": cid, "comparison": str(arms.iloc[0]) if len(arms) else "",
+               "route": r0.get("study_route"), "drug": r0.get("study_drug"),
                "schedule": r0.get("study_schedule")}
         for tag, item in (("first", first), ("second", second)):
             st, ids, why = _status(g[g["outcome"].isin(item["outcomes"])],
@@ -80,7 +83,7 @@ def coverage_rows(ev, spec) -> pd.DataFrame:
             rec.update({f"{tag}_status": st, f"{tag}_rows": ids, f"{tag}_reason": why})
         rec["both"] = rec["first_status"] == "reported" and rec["second_status"] == "reported"
         out.append(rec)
-    cols = ["study_id", "citation_key", "contrast", "route", "drug", "schedule", "first_status",
+    cols = ["study_id", "citation_key", "contrast", "comparison", "route", "drug", "schedule", "first_status",
             "first_rows", "first_reason", "second_status", "second_rows", "second_reason", "both"]
     return pd.DataFrame(out, columns=cols)
 
@@ -120,12 +123,12 @@ class Coverage(AnalysisKind):
                  f"{fit['target']}.",
                  "Reasons are the extraction's notes for the searched, not-found numbers; a reader "
                  "with the full text can close each gap by adding the row (data/README.md)."]
-        cols = ["citation_key", "contrast", "route", "drug", "first_status", "first_reason",
+        cols = ["citation_key", "comparison", "route", "drug", "first_status", "first_reason",
                 "second_status", "second_reason", "both"]
         return Table(df, title=fit["title"], notes=notes, label=f"tab:{spec['id']}", citations=cit,
                      citekeys="citation_key", study_column="Study",
                      columns=["Study"] + cols[1:],
-                     rename={"contrast": "Contrast", "route": "Route", "drug": "Drug",
+                     rename={"comparison": "Comparison", "route": "Route", "drug": "Drug",
                              "first_status": fit["first_label"],
                              "first_reason": f"Why {fit['first_label'].lower()} is missing",
                              "second_status": fit["second_label"],
