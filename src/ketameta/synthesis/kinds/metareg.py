@@ -168,20 +168,21 @@ class Metareg(AnalysisKind):
         """Fit the meta-regression, its permutation test and the bubble-plot band."""
         require_rows(es)
         mod = spec["moderator"]["name"]
+        lab = spec["moderator"].get("label", mod).lower()
         d = es.dropna(subset=[mod])
         k = len(d)
         if k < 3:
             raise ModelError(
-                f"meta-regression on {mod!r} needs at least 3 effect sizes with the moderator; "
+                f"the meta-regression on {lab} needs at least 3 effect sizes with the moderator; "
                 f"found {k} ({', '.join(d['study_id']) or 'none'})."
             )
         if d[mod].nunique() < 2:
-            raise ModelError(f"moderator {mod!r} takes a single value ({d[mod].iloc[0]}) across "
+            raise ModelError(f"the moderator ({lab}) takes a single value ({d[mod].iloc[0]}) across "
                              f"the {k} effect sizes; its slope cannot be estimated.")
         X, dropped = _design(ev, d, mod, spec.get("covariates") or [])
         n_coef = 1 + sum(1 if X[c].dtype.kind in "fi" else X[c].nunique() - 1 for c in X.columns)
         if k <= n_coef:
-            raise ModelError(f"meta-regression on {mod!r} with covariates {list(X.columns[1:])} needs "
+            raise ModelError(f"the meta-regression on {lab} with covariates {', '.join(X.columns[1:])} needs "
                              f"more effect sizes than its {n_coef} coefficients; found k = {k}.")
         shared = _shared_controls(d)
         if spec.get("multilevel") and shared:

@@ -58,6 +58,17 @@ SPEC_DIMENSIONS = ("grades", "crossover_rho")
 WIDEN = "window_widen"
 
 
+
+#: reader names of the choice dimensions (a filter column not listed: its name without underscores)
+DIM_LABELS = {"method": "estimator", "test": "test", "grades": "grades",
+              "crossover_rho": "crossover correlation", "value_type": "value type",
+              "window_widen": "window widening", "dose_mg_kg": "dose (mg/kg)", "age_group": "age group"}
+
+
+def dim_label(name: str) -> str:
+    """The reader name of a choice dimension."""
+    return DIM_LABELS.get(name, str(name).replace("_", " "))
+
 def _label(value) -> str:
     if isinstance(value, (list, tuple)):
         return "/".join(_label(v) for v in value)
@@ -353,7 +364,7 @@ class Multiverse(AnalysisKind):
             r["share_benefit"] = None if s["share_benefit"] is None else 100 * s["share_benefit"]
             r["k_range"] = (f"{s['k_min']}" if s["k_min"] == s["k_max"] else f"{s['k_min']}-{s['k_max']}") \
                 if s["specifications"] else ""
-            r["top"] = (f"{s['top_dimension']} ({s['variance_shares'][s['top_dimension']]:.0%})"
+            r["top"] = (f"{dim_label(s['top_dimension'])} ({s['variance_shares'][s['top_dimension']]:.0%})"
                         if s["top_dimension"] else "")
             for d in names:
                 r[f"eta_{d}"] = 100 * num(s["variance_shares"].get(d))
@@ -362,7 +373,7 @@ class Multiverse(AnalysisKind):
         for c in ("median", "min", "max", "share_benefit"):
             df[c] = pd.to_numeric(df[c], errors="coerce")
         scale = {"ZCOR": "z", "OR": "log OR"}.get(fit["measure"], fit["measure"])
-        grid = " x ".join(f"{d['name']} ({len(d['options'])}: {', '.join(d['options'])})"
+        grid = " x ".join(f"{dim_label(d['name'])} ({len(d['options'])}: {', '.join(d['options'])})"
                           for d in fit["dimensions"])
         notes = [f"Multiverse of {fit['base']}: {fit['n_specifications']} specifications per window, the "
                  f"Cartesian product of {grid}. Choices not varied keep the base analysis' setting "
@@ -375,7 +386,7 @@ class Multiverse(AnalysisKind):
                  "Variance share (eta^2): share of the variance of the estimates across the window's "
                  "specifications explained by the option means of each dimension (main effects); "
                  "'moves most' names the largest.",
-                 "window_widen f: a window [lo, hi] becomes [lo / f, hi * f] (days)."
+                 "Window widening f: a window [lo, hi] becomes [lo / f, hi * f] (days)."
                  if any(d["name"] == WIDEN for d in fit["dimensions"]) else "",
                  f"{fit['n_row_selections']} row selections were computed once each; "
                  f"{fit['n_fitted']} models were fitted in batches (ketameta.rma_batch). Every "
@@ -389,7 +400,7 @@ class Multiverse(AnalysisKind):
                      rename={"window": "Window", "specifications": "Specifications", "pooled": "Pooled (k >= 2)",
                              "single_study": "Single study", "no_study": "No study", "k_range": "k",
                              "share_benefit": "Benefit, CI excludes 0", "Median": f"Median {scale} [range]",
-                             "top": "Moves most (eta^2)", **{f"eta_{d}": f"eta^2 {d}" for d in names}},
+                             "top": "Moves most (eta^2)", **{f"eta_{d}": f"eta^2 {dim_label(d)}" for d in names}},
                      formats={"share_benefit": "%0", "median": 2, "specifications": "int", "pooled": "int",
                               "single_study": "int", "no_study": "int",
                               **{f"eta_{d}": "%0" for d in names}})
@@ -424,13 +435,13 @@ class Multiverse(AnalysisKind):
                   if len(long) and (long["window"] == w).any()]
         if not panels:
             return message_figure("no specification has a study in the windows shown")
-        dims = [(d["name"], d["options"]) for d in fit["dimensions"]]
+        dims = [(dim_label(d["name"]), d["options"]) for d in fit["dimensions"]]
         return specification_curve(panels, dims, ylabel=AXIS.get(fit["measure"], "Estimate"),
                                    **figure_kwargs(opts, clip=False, height=False, fontsize=False))
 
     def methods(self, fit, spec):
         """Methods sentence."""
-        names = ", ".join(d["name"] for d in fit["dimensions"])
+        names = ", ".join(dim_label(d["name"]) for d in fit["dimensions"])
         return (f"Multiverse analysis (Steegen et al. 2016; Voracek et al. 2019): the per-window pools of "
                 f"{fit['base']} were refitted under every combination of the options of {names} "
                 f"({fit['n_specifications']} specifications per window), shown as specification curves "
@@ -443,7 +454,7 @@ class Multiverse(AnalysisKind):
         for s in fit["summary"]:
             if not s["specifications"]:
                 continue
-            top = (f"; the choice of {s['top_dimension']} moves the estimate most "
+            top = (f"; the choice of {dim_label(s['top_dimension'])} moves the estimate most "
                    f"({s['variance_shares'][s['top_dimension']]:.0%} of its variance)" if s["top_dimension"] else "")
             out.append(f"{s['window']}: {s['specifications']} specifications with a study ({s['pooled']} pooled), "
                        f"median {s['median']:.2f} [range {s['min']:.2f} to {s['max']:.2f}]; benefit with an "
