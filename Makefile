@@ -11,6 +11,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CLUSTER_STAMP := $(VENV)/.installed-cluster
 CORES  ?= all
+# pytest workers for `make test` (pytest-xdist; test files are kept whole on one worker, so a
+# module's workflow run is made once); TEST_WORKERS=0 runs in one process
+TEST_WORKERS ?= 2
 # Snakemake's progress without the per-job blocks (rule, files, reason): they stay in the log
 # under .snakemake/log/ and in results/logs/.
 QUIET  := --quiet host rules reason
@@ -80,7 +83,7 @@ docs: $(STAMP)
 	@$(BIN)/python -m ketameta.synthesis.configdoc --schema workflow/schemas/config.schema.yaml --out docs/config.md
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src workflow/scripts tests benchmarks
