@@ -115,6 +115,38 @@ def _at_means(res, mod, grid):
     return out if out.shape[1] > 1 else grid
 
 
+def _record(d, spec, res, inf, dropped, shared, prediction_interval):
+    """What both meta-regression models report: k, studies, the moderator's slope from the
+    inference object ``inf`` (the model itself, or its cluster-robust version), heterogeneity
+    from the model ``res``, the bubble-plot band and the pool without the moderator.
+    """
+    mod = spec["moderator"]["name"]
+    j = res.coef_names.index(mod)
+    n_clusters = int(d["study_id"].nunique())
+    grid = np.linspace(float(d[mod].min()), float(d[mod].max()), 101)
+    pr = predict(inf, newmods=_at_means(res, mod, grid))
+    pi = prediction_interval and "pi_lb" in pr
+    return {
+        "k": int(len(d)), "n_studies": n_clusters,
+        "studies": sorted(d["study_id"].unique().tolist()),
+        "moderator": mod, "moderator_label": spec["moderator"]["label"],
+        "covariates": [c for c in res.coef_names if c not in ("intrcpt", mod)],
+        "covariates_dropped": dropped,
+        "exploratory": bool(n_clusters < spec.get("exploratory_k", 10)),
+        "slope": float(inf.beta[j]), "slope_se": float(inf.se[j]),
+        "slope_ci_lb": float(inf.ci_lb[j]), "slope_ci_ub": float(inf.ci_ub[j]),
+        "slope_pval": float(inf.pval[j]),
+        "QE": res.QE, "QEp": res.QEp, "fit": res.to_dict(),
+        "bubble": {"x": grid.tolist(), "pred": pr["pred"].tolist(),
+                   "ci_lb": pr["ci_lb"].tolist(), "ci_ub": pr["ci_ub"].tolist(),
+                   "pi_lb": pr["pi_lb"].tolist() if pi else None,
+                   "pi_ub": pr["pi_ub"].tolist() if pi else None},
+        "shared_controls": shared,
+        "pooled_without_moderator": pool(d, spec["measure"], spec["method"], spec["test"],
+                                         spec["level"], label="all effect sizes (no moderator)"),
+    }
+
+
 def _shared_controls(d):
     """Studies contributing more than one contrast (their arms share a control group)."""
     counts = d["study_id"].value_counts()
@@ -186,43 +218,21 @@ class Metareg(AnalysisKind):
                              f"more effect sizes than its {n_coef} coefficients; found k = {k}.")
         shared = _shared_controls(d)
         if spec.get("multilevel") and shared:
-            return self._fit_multilevel(d, X, dropped, spec)
+            return self._fit_multilevel(d, X, dropped, shared, spec)
         res = rma(d["yi"].to_numpy(), d["vi"].to_numpy(), mods=X, method=spec["method"],
                   test=spec["test"], level=spec["level"], slab=d["study_id"].tolist())
         j = res.coef_names.index(mod)
         n_perm = int(spec.get("permutations", 1000))
         pt = permutest(res, iter=n_perm, seed=spec.get("seed")) if n_perm > 0 else None
-        grid = np.linspace(float(d[mod].min()), float(d[mod].max()), 101)
-        pr = predict(res, newmods=_at_means(res, mod, grid))
-        intercept_only = pool(d, spec["measure"], spec["method"], spec["test"], spec["level"],
-                              label="all effect sizes (no moderator)")
-        n_clusters = d["study_id"].nunique()
         return finish_model({
-            "k": int(k),
-            "n_studies": int(n_clusters),
-            "studies": sorted(d["study_id"].unique().tolist()),
-            "moderator": mod,
-            "moderator_label": spec["moderator"]["label"],
-            "covariates": [c for c in res.coef_names if c not in ("intrcpt", mod)],
-            "covariates_dropped": dropped,
-            "exploratory": bool(n_clusters < spec.get("exploratory_k", 10)),
+            **_record(d, spec, res, res, dropped, shared, prediction_interval=True),
             "model": model_label(spec["method"], spec["test"], k, p=res.p),
-            "slope": float(res.beta[j]), "slope_se": float(res.se[j]),
-            "slope_ci_lb": float(res.ci_lb[j]), "slope_ci_ub": float(res.ci_ub[j]),
-            "slope_pval": float(res.pval[j]),
             "slope_pval_perm": float(pt.pval[j]) if pt is not None else None,
             "permutation": pt.to_dict() if pt is not None else None,
-            "R2": res.R2, "tau2": res.tau2, "QE": res.QE, "QEp": res.QEp, "QM": res.QM,
-            "QMp": res.QMp, "fit": res.to_dict(),
-            "bubble": {"x": grid.tolist(), "pred": pr["pred"].tolist(),
-                       "ci_lb": pr["ci_lb"].tolist(), "ci_ub": pr["ci_ub"].tolist(),
-                       "pi_lb": pr["pi_lb"].tolist() if "pi_lb" in pr else None,
-                       "pi_ub": pr["pi_ub"].tolist() if "pi_ub" in pr else None},
-            "shared_controls": shared,
-            "pooled_without_moderator": intercept_only,
+            "R2": res.R2, "tau2": res.tau2, "QM": res.QM, "QMp": res.QMp,
         }, spec)
 
-    def _fit_multilevel(self, d, X, dropped, spec):
+    def _fit_multilevel(self, d, X, dropped, shared, spec):
         """Contrasts nested in trials: a three-level model (``rma_mv``, ~ 1 | trial/contrast) with
         cluster-robust CR2 inference (Pustejovsky & Tipton 2018) when there are enough trials.
 
@@ -232,8 +242,6 @@ class Metareg(AnalysisKind):
         from ...rma_mv import rma_mv
         from ...robust import robust
 
-        mod = spec["moderator"]["name"]
-        k = len(d)
         cluster = pd.Series(d["study_id"].to_numpy(), name="trial")
         test = "t" if spec["test"] in ("knha", "adhoc", "t") else "z"
         res = rma_mv(d["yi"].to_numpy(), d["vi"].to_numpy(), cluster=cluster, mods=X,
@@ -249,33 +257,17 @@ class Metareg(AnalysisKind):
                 inf = robust(res, cluster=d["study_id"].to_numpy(), adjust="CR2")
             cautions = [str(w.message) for w in caught]
             how = "cluster-robust CR2 with Satterthwaite df (clubSandwich)"
-        j = res.coef_names.index(mod)
-        grid = np.linspace(float(d[mod].min()), float(d[mod].max()), 101)
-        pr = predict(inf, newmods=_at_means(res, mod, grid))
         return finish_model({
-            "k": int(k), "n_studies": n_clusters,
-            "studies": sorted(d["study_id"].unique().tolist()),
-            "moderator": mod, "moderator_label": spec["moderator"]["label"],
-            "covariates": [c for c in res.coef_names if c not in ("intrcpt", mod)],
-            "covariates_dropped": dropped,
-            "exploratory": bool(n_clusters < spec.get("exploratory_k", 10)),
+            **_record(d, spec, res, inf, dropped, shared, prediction_interval=False),
             "model": f"three-level model (contrasts in trials), REML; {how}",
             "multilevel": True, "inference": how, "cautions": cautions,
-            "slope": float(inf.beta[j]), "slope_se": float(inf.se[j]),
-            "slope_ci_lb": float(inf.ci_lb[j]), "slope_ci_ub": float(inf.ci_ub[j]),
-            "slope_pval": float(inf.pval[j]), "slope_pval_perm": None, "permutation": None,
+            "slope_pval_perm": None, "permutation": None,
             "R2": None, "tau2": float(np.sum(res.sigma2)), "sigma2": [float(x) for x in res.sigma2],
-            "QE": res.QE, "QEp": res.QEp, "QM": inf.QM, "QMp": inf.QMp, "fit": res.to_dict(),
+            "QM": inf.QM, "QMp": inf.QMp,
             "coefficients": {"coef_names": list(inf.coef_names), "beta": [float(x) for x in inf.beta],
                              "ci_lb": [float(x) for x in inf.ci_lb],
                              "ci_ub": [float(x) for x in inf.ci_ub],
                              "pval": [float(x) for x in inf.pval]},
-            "bubble": {"x": grid.tolist(), "pred": pr["pred"].tolist(),
-                       "ci_lb": pr["ci_lb"].tolist(), "ci_ub": pr["ci_ub"].tolist(),
-                       "pi_lb": None, "pi_ub": None},
-            "shared_controls": _shared_controls(d),
-            "pooled_without_moderator": pool(d, spec["measure"], spec["method"], spec["test"],
-                                             spec["level"], label="all effect sizes (no moderator)"),
         }, spec)
 
     def table(self, fit, es, excluded, spec, cit):

@@ -59,15 +59,16 @@ WIDEN = "window_widen"
 
 
 
-#: reader names of the choice dimensions (a filter column not listed: its name without underscores)
-DIM_LABELS = {"method": "estimator", "test": "test", "grades": "grades",
-              "crossover_rho": "crossover correlation", "value_type": "value type",
-              "window_widen": "window widening", "dose_mg_kg": "dose (mg/kg)", "age_group": "age group"}
-
-
 def dim_label(name: str) -> str:
-    """The reader name of a choice dimension."""
-    return DIM_LABELS.get(name, str(name).replace("_", " "))
+    """The reader name of a choice dimension: the report's wording of a coded name
+    (:data:`ketameta.outputs.labels.VALUES`), ``method`` as the estimator, else the name without
+    underscores.
+    """
+    from ...outputs.labels import VALUES
+
+    if name == "method":
+        return "estimator"
+    return VALUES.get(name, str(name).replace("_", " "))
 
 def _label(value) -> str:
     if isinstance(value, (list, tuple)):

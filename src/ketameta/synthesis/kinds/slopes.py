@@ -36,8 +36,9 @@ class Slopes(PooledKind):
         col = ev.studies[by].reindex(es["study_id"]).fillna("NR").astype(str).to_numpy()
         labels = spec.get("pool_labels") or {}
         pools = []
-        for val in sorted(set(col), key=lambda v: (v not in labels, list(labels).index(v)
-                                                   if v in labels else 0, v)):
+        present = set(col)
+        # the configured order first, then any other value alphabetically
+        for val in [v for v in labels if v in present] + sorted(present - set(labels)):
             g = es[col == val]
             p = pool(g, "GEN", spec["method"], spec["test"], spec["level"],
                      label=labels.get(val, f"{by} {val}"), bayes=spec.get("bayes"))
