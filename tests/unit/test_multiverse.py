@@ -212,6 +212,18 @@ def test_table_figure_sentences_and_report_position(mv, tmp_path):
     paths = savefig_all(fig, tmp_path / "mv", formats=("png",))
     assert paths[0].stat().st_size > 10_000
     assert len(fig.axes) == 2 * sum(s["pooled"] > 0 for s in fit["summary"])
+    # every specification takes one option of every dimension in the choice matrix (the matrix
+    # finds each dimension under its reader name, e.g. "estimator" for method)
+    from matplotlib.collections import PathCollection
+
+    shown = [s for s in fit["summary"] if s["pooled"] > 0]
+    for s, matrix in zip(shown, fig.axes[1::2]):
+        dots = [c for c in matrix.collections if isinstance(c, PathCollection)][0].get_offsets()
+        assert len(dots) == s["specifications"] * len(DIMENSIONS)
+        labels = [t.get_text() for t in matrix.get_yticklabels()]
+        assert "estimator = REML" in labels and "test = Knapp-Hartung" in labels
+        rows_used = {int(round(y)) for _, y in dots.tolist()}
+        assert len(rows_used) >= len(DIMENSIONS)
     paras = pipeline.report_paragraphs(fit, spec)
     assert any(p.startswith("day 1:") and f"{day1['specifications']} specifications" in p for p in paras)
     assert kind_of(spec).after_sensitivity and not kind_of("durability").after_sensitivity
@@ -226,8 +238,8 @@ def test_table_figure_sentences_and_report_position(mv, tmp_path):
     long.write(csv=str(tmp_path / "mv.specifications.csv"))
     back = pd.read_csv(tmp_path / "mv.specifications.csv")
     assert len(back) == len(mv["long"])
-    assert list(back.columns) == ["specification", "window", *DIMENSIONS, "k", "estimate", "se", "ci_lb", "ci_ub",
-                                  "pval", "tau2", "status", "studies"]
+    assert list(back.columns) == ["specification", "window", *DIMENSIONS, "k", "rows", "estimate", "se", "ci_lb",
+                                  "ci_ub", "pval", "tau2", "status", "studies"]
     assert back["estimate"].to_numpy() == pytest.approx(mv["long"]["estimate"].to_numpy(), abs=1e-12)
 
 

@@ -30,6 +30,8 @@ from unittest import mock
 import pytest
 import yaml
 
+from ketameta.synthesis.workflow import chunked_analyses
+
 from . import fake_slurm, tiny
 from .conftest import ROOT, SNAKEMAKE, copy_project
 from .fake_s3 import FakeS3
@@ -113,6 +115,12 @@ def _analyses(root) -> dict:
     """The analyses configured in the copy (one fit_model job each)."""
     with open(root / "config" / "config.yaml", encoding="utf-8") as fh:
         return yaml.safe_load(fh)["analyses"]
+
+
+def _chunks(root) -> dict:
+    """The chunked analyses of the copy's config and their numbers of chunks (jobs)."""
+    with open(root / "config" / "config.yaml", encoding="utf-8") as fh:
+        return chunked_analyses(yaml.safe_load(fh))
 
 
 def _jobs(text: str) -> dict[str, int]:
@@ -216,7 +224,11 @@ def test_slurm_profile_plans_the_workflow(tmp_path):
     assert proc.returncode == 0, text[-4000:]
     assert f"Using profile {SLURM_PROFILE}" in text
     jobs = _jobs(text)
-    assert jobs["fit_model"] == jobs["compute_effect_sizes"] == len(_analyses(root))
+    chunks = _chunks(root)
+    assert jobs["compute_effect_sizes"] == len(_analyses(root))
+    # the multiverses' grids in chunks, one job each, then gathered; fit_model fits the rest
+    assert jobs["fit_model"] == len(_analyses(root)) - len(chunks)
+    assert jobs["fit_chunk"] == sum(chunks.values()) > len(chunks) and jobs["gather_chunks"] == len(chunks)
     assert {"build_report", "run_sensitivity", "plot_prisma", "export_values"} <= set(jobs)
     # every planned job carries its rule's resources from the profile
     profile = _profile(SLURM_PROFILE, env)
@@ -228,6 +240,7 @@ def test_slurm_profile_plans_the_workflow(tmp_path):
             for key in ("mem_mb", "runtime", "cpus_per_task", "slurm_partition"):
                 assert res.get(key) == str(want[key]), (rule, key, res.get(key), want[key])
     assert planned["fit_model"][0]["slurm_partition"] == "long-q"
+    assert {r["slurm_partition"] for r in planned["fit_chunk"]} == {"long-q"}
     assert planned["make_table"][0]["slurm_partition"] == "short-q"
     assert not (root / "results" / "fits").exists()
 
@@ -245,7 +258,9 @@ def test_kubernetes_profile_plans_the_workflow(tmp_path):
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-4000:]
     jobs = _jobs(text)
-    assert jobs["fit_model"] == len(_analyses(root)) and jobs["build_report"] == 1
+    chunks = _chunks(root)
+    assert jobs["fit_model"] == len(_analyses(root)) - len(chunks) and jobs["build_report"] == 1
+    assert jobs["fit_chunk"] == sum(chunks.values()) and jobs["gather_chunks"] == len(chunks)
     # results are planned in the bucket, under the prefix
     assert f"s3://{BUCKET}/ketameta/results/report.html" in text
     assert requests and all(bucket == BUCKET for _, bucket, _ in requests)
@@ -254,7 +269,7 @@ def test_kubernetes_profile_plans_the_workflow(tmp_path):
     assert not [m for m, _, _ in requests if m in ("PUT", "DELETE")]
     planned = _planned_resources(text)
     profile = _profile(K8S_PROFILE, {"KETAMETA_S3_BUCKET": BUCKET})
-    for rule in ("fit_model", "make_table", "run_sensitivity"):
+    for rule in ("fit_model", "fit_chunk", "gather_chunks", "make_table", "run_sensitivity"):
         assert planned[rule][0]["mem_mb"] == str(_resources(profile, rule)["mem_mb"])
 
 
@@ -265,7 +280,8 @@ def test_slurm_submission_carries_the_rule_resources(tmp_path):
     """sbatch gets each rule's partition, memory, runtime and CPUs from the profile."""
     root = _tiny_copy(tmp_path / "wf")
     # the inputs of fit_model and of summarise_evidence (every analysis' exclusions, for the data
-    # gaps) exist, so the SLURM run submits exactly fit_model(durability) and summarise_evidence
+    # gaps) exist, so the SLURM run submits exactly fit_model(durability), the first chunk of the
+    # durability multiverse and summarise_evidence
     pre = _snakemake(root, "--cores", "1", "--until", "compute_effect_sizes", env=_env())
     assert pre.returncode == 0, pre.stderr[-3000:]
     bindir = fake_slurm.install(tmp_path / "slurm")
@@ -276,10 +292,11 @@ def test_slurm_submission_carries_the_rule_resources(tmp_path):
     proc = _snakemake(root, "--profile", SLURM_PROFILE, "--retries", "0",
                       "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "1",
                       "results/fits/durability.json", "results/tables/studies.csv",
+                      "results/fits/durability_multiverse/part-0.csv.gz",
                       env=env, timeout=300)
     text = proc.stdout + proc.stderr
     calls = fake_slurm.submissions(tmp_path / "slurm")
-    assert len(calls) == 2, text[-4000:]
+    assert len(calls) == 3, text[-4000:]
     # the stand-in status query said COMPLETED, but nothing ran: Snakemake found the outputs
     # missing and stopped
     assert proc.returncode != 0 and "MissingOutputException" in text
@@ -305,9 +322,10 @@ def test_slurm_submission_carries_the_rule_resources(tmp_path):
         # the job itself runs this rule's job with the SLURM job-step executor
         assert "--executor slurm-jobstep" in opts["--wrap"]
         assert f"--target-jobs '{rule}:" in opts["--wrap"]
-    assert seen == {"fit_model", "summarise_evidence"}
-    fit = _sbatch_options(next(a for a in calls if "rule_fit_model" in " ".join(a)))
-    assert (fit["-p"], fit["--mem"], fit["-t"]) == ("models-q", "2000", "30")
+    assert seen == {"fit_model", "fit_chunk", "summarise_evidence"}
+    for rule in ("fit_model", "fit_chunk"):
+        fit = _sbatch_options(next(a for a in calls if f"rule_{rule}" in " ".join(a)))
+        assert (fit["-p"], fit["--mem"], fit["-t"]) == ("models-q", "2000", "30")
 
 
 def _sbatch_options(argv: list[str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from ketameta.synthesis.registry import kind_of
 from ketameta.synthesis.spec import flat_spec
 from ketameta.synthesis.figopts import figure_formats, figure_options
 from ketameta.synthesis.workflow import (
+    chunked_analyses,
     figure_analyses,
     input_error_report,
     long_table_analyses,
@@ -39,6 +40,14 @@ ANALYSES = list(config["analyses"])
 FIGURE_ANALYSES = figure_analyses(config)
 # analyses with a long table beside the results table (every specification of a multiverse)
 LONG_TABLE_ANALYSES = long_table_analyses(config)
+# analyses fitted in chunks, one job each, then gathered (a multiverse's grid): id -> chunks
+try:
+    CHUNKS = chunked_analyses(config)
+except InputError as exc:
+    sys.stderr.write(input_error_report(exc))
+    sys.exit(1)
+# fit_model fits the others; a pattern matching nothing when every analysis is chunked
+WHOLE_ANALYSES = [a for a in ANALYSES if a not in CHUNKS]
 
 # The validated copy of the evidence base that every job after prepare_evidence reads.
 REVIEW_SHEETS = [
@@ -181,6 +190,31 @@ def fingerprint_record(analysis):
             "digest": analysis_digest_for(EVIDENCE, config, analysis),
         },
         sort_keys=True,
+    )
+
+
+def one_of(ids):
+    """A wildcard pattern matching exactly these analysis ids (none: a pattern matching nothing)."""
+    return "|".join(ids) if ids else "(?!)"
+
+
+def chunk_parts(wildcards):
+    """The parts of a chunked analysis, one per chunk job."""
+    n = CHUNKS[wildcards.analysis]
+    return {
+        "parts": expand(
+            "results/fits/{a}/part-{i}.csv.gz", a=wildcards.analysis, i=range(n)
+        ),
+        "counts": expand(
+            "results/fits/{a}/part-{i}.json", a=wildcards.analysis, i=range(n)
+        ),
+    }
+
+
+def long_table_of(analysis):
+    """The gathered long table of a chunked analysis (nothing for the others)."""
+    return (
+        [f"results/fits/{analysis}.specifications.csv.gz"] if analysis in CHUNKS else []
     )
 
 

@@ -15,6 +15,8 @@ for fig_analysis in FIGURE_ANALYSES:
             fit=f"results/fits/{fig_analysis}.json",
             effect_sizes=f"results/effect_sizes/{fig_analysis}.csv",
             rows=f"results/evidence/rows/{fig_analysis}.json",
+            # every specification of a multiverse (its specification curves)
+            long=long_table_of(fig_analysis),
         output:
             **figure_outputs(fig_analysis, caption="../report/figure.rst"),
         log:

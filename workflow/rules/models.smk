@@ -15,10 +15,50 @@ rule fit_model:
         fit="results/fits/{analysis}.json",
     log:
         "results/logs/fit_model/{analysis}.log",
+    wildcard_constraints:
+        # chunked analyses (a multiverse's grid) are fitted by fit_chunk + gather_chunks
+        analysis=one_of(WHOLE_ANALYSES),
     params:
         spec=analysis_spec,
     script:
         "../scripts/fit_model.py"
+
+
+rule fit_chunk:
+    """Fit one chunk of a chunked analysis (chunk_size specifications of a multiverse's grid)."""
+    input:
+        **evidence_inputs(),
+        rows=row_fingerprint,
+    output:
+        part="results/fits/{analysis}/part-{chunk}.csv.gz",
+        counts="results/fits/{analysis}/part-{chunk}.json",
+    log:
+        "results/logs/fit_chunk/{analysis}-{chunk}.log",
+    wildcard_constraints:
+        analysis=one_of(CHUNKS),
+        chunk=r"\d+",
+    params:
+        spec=analysis_spec,
+    script:
+        "../scripts/fit_chunk.py"
+
+
+rule gather_chunks:
+    """Join the chunks of a chunked analysis: its fit record and its long table."""
+    input:
+        unpack(chunk_parts),
+        rows=row_fingerprint,
+    output:
+        fit="results/fits/{analysis}.json",
+        long="results/fits/{analysis}.specifications.csv.gz",
+    log:
+        "results/logs/gather_chunks/{analysis}.log",
+    wildcard_constraints:
+        analysis=one_of(CHUNKS),
+    params:
+        spec=analysis_spec,
+    script:
+        "../scripts/gather_chunks.py"
 
 
 rule run_sensitivity:

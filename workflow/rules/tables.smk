@@ -36,6 +36,7 @@ rule make_long_table:
     """Write the long table of one analysis (every specification x window of a multiverse) as CSV."""
     input:
         fit="results/fits/{analysis}.json",
+        long=lambda wildcards: long_table_of(wildcards.analysis),
     output:
         csv="results/tables/{analysis}.specifications.csv",
         notes="results/tables/{analysis}.specifications.notes.txt",

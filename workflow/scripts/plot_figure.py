@@ -9,6 +9,7 @@ from ketameta.outputs.figures import savefig_all
 from ketameta.synthesis.files import read_effect_sizes, read_json
 from ketameta.synthesis.labels import study_citations
 from ketameta.synthesis.pipeline import figure as figure_for
+from ketameta.synthesis.pipeline import with_long_table
 from ketameta.synthesis.robtable import rob_by_study
 
 if TYPE_CHECKING:
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 def main(fit_path, es_path, evidence, outputs, spec, rob_cfg, settings):
     ev = read_prepared(evidence)
     rob = rob_by_study(ev, rob_cfg.get("outcome", "depression_severity"))
-    fig = figure_for(read_json(fit_path), read_effect_sizes(es_path), spec,
+    fit = with_long_table(read_json(fit_path), evidence.get("long", []), spec)
+    fig = figure_for(fit, read_effect_sizes(es_path), spec,
                      study_citations(evidence["bib"], ev.studies), rob=rob,
                      rob_palette=rob_cfg.get("palette", "cochrane"), opts=settings)
     stem = Path(outputs["svg"]).with_suffix("")

@@ -82,6 +82,11 @@ HEADERS = {
     "crossover_rho": "Crossover correlation",
     "value_type": "Value type",
     "window_widen": "Window widening",
+    "per_trial": "Effects per trial",
+    "time_rho": "Correlation between a trial's rows",
+    "unknown_n": "n of a correlation reported without one",
+    "inconsistent_n": "n inconsistent with r and p",
+    "rows": "Rows",
     "tau2": "tau²",
 }
 
@@ -119,9 +124,17 @@ VALUES = {
     "study_n": "the study's total n",
     "bound_low": "the smallest n consistent with r and p",
     "bound_high": "the largest n consistent with r and p",
+    "implied": "the n implied by r and p",
+    "reported": "the reported n",
     "value_type": "value type",
     "crossover_rho": "crossover correlation",
     "window_widen": "window widening",
+    "per_trial": "effects per trial",
+    "time_rho": "correlation between a trial's rows",
+    "unknown_n": "n of a correlation reported without one",
+    "inconsistent_n": "n inconsistent with r and p",
+    "multilevel": "every row, nested in trials",
+    "bayes": "Bayesian",
     "dissociation_rd": "dissociation (risk difference)",
 }
 

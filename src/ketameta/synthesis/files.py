@@ -47,7 +47,18 @@ def read_json(path):
 
 
 def write_csv(df: pd.DataFrame, path) -> None:
-    """Write a CSV atomically (no index, full precision)."""
+    """Write a CSV atomically (no index, full precision); a path ending in ``.gz`` is gzipped
+    with a zero timestamp (same bytes for the same table).
+    """
+    if str(path).endswith(".gz"):
+        import gzip
+        import io
+
+        with atomic_write(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
+                                                             filename="") as gz:
+            with io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh:
+                df.to_csv(fh, index=False, lineterminator="\n")
+        return
     with atomic_write(path) as fh:
         df.to_csv(fh, index=False, lineterminator="\n")
 

@@ -12,7 +12,9 @@ from ..errors import ModelError
 from .registry import kind_of
 from .spec import AnalysisSpec
 
-__all__ = ["as_spec", "effect_sizes", "fit", "safe_fit", "failed_fit", "table", "long_table", "figure",
+__all__ = ["as_spec", "effect_sizes", "fit", "safe_fit", "failed_fit", "n_chunks", "fit_chunk", "gather",
+           "read_part", "with_long_table",
+           "table", "long_table", "figure",
            "methods_sentence", "report_paragraphs", "headline_values"]
 
 
@@ -37,6 +39,50 @@ def fit(ev, es, spec, context=None) -> dict:
     if kind.depends_on(spec):
         return kind.fit(ev, es, spec, context=context or {})
     return kind.fit(ev, es, spec)
+
+
+def n_chunks(spec) -> int:
+    """How many jobs the fit of a chunked kind is split into (0: not chunked, :func:`fit` it)."""
+    spec = as_spec(spec)
+    kind = kind_of(spec)
+    return kind.n_chunks(spec) if kind.chunked else 0
+
+
+def fit_chunk(ev, spec, chunk: int):
+    """One chunk of a chunked kind's fit: its part of the long table and its counts (a dict)."""
+    spec = as_spec(spec)
+    return kind_of(spec).fit_chunk(ev, spec, chunk)
+
+
+def gather(parts, counts, spec):
+    """The fit record and the long table of a chunked kind from its chunks' parts (a ModelError
+    becomes a ``failed`` record and an empty long table).
+    """
+    import pandas as pd
+
+    spec = as_spec(spec)
+    try:
+        return kind_of(spec).gather(parts, counts, spec)
+    except ModelError as exc:
+        return failed_fit(spec, exc), pd.DataFrame()
+
+
+def read_part(path, spec):
+    """A part of a chunked kind's long table as written (a chunk's, or the gathered one)."""
+    from .grid import dimensions
+    from .grid import read_part as _read
+
+    return _read(path, [d[0] for d in dimensions(as_spec(spec))])
+
+
+def with_long_table(fit_: dict, paths, spec) -> dict:
+    """The fit record with its long table attached from the gathered file (``paths``: none, or
+    one path; the record as it is when there is none or the fit failed).
+    """
+    paths = list(paths) if not isinstance(paths, str) else [paths]
+    if not paths or fit_.get("status") != "ok":
+        return fit_
+    return {**fit_, "specifications": read_part(paths[0], spec)}
 
 
 def failed_fit(spec, exc) -> dict:

@@ -5,6 +5,7 @@
 * :func:`load_and_validate` -- config + evidence base; every analysis' filter must select rows;
 * :func:`figure_analyses` -- the analyses whose kind draws a figure;
 * :func:`long_table_analyses` -- the analyses whose kind writes a long table;
+* :func:`chunked_analyses` -- the analyses fitted in chunks (one job each), with their counts;
 * :func:`analysis_digest_for` -- the fingerprint that makes a data edit rerun only the analyses
   whose rows changed.
 """
@@ -19,7 +20,7 @@ import yaml
 
 from ..errors import InputError, InputErrors
 
-__all__ = ["validate_config", "load_and_validate", "figure_analyses", "long_table_analyses",
+__all__ = ["validate_config", "load_and_validate", "figure_analyses", "long_table_analyses", "chunked_analyses",
            "input_error_report", "analysis_digest_for", "cited_keys"]
 
 
@@ -160,6 +161,18 @@ def long_table_analyses(config) -> list[str]:
     from .registry import kind_of
 
     return [a for a, s in config["analyses"].items() if kind_of(s["type"]).has_long_table]
+
+
+def chunked_analyses(config) -> dict[str, int]:
+    """Analyses whose fit is split into chunks (one job each), with their number of chunks
+    (from the config alone: e.g. a multiverse's grid size over its ``chunk_size``).
+    """
+    from .pipeline import n_chunks
+    from .registry import kind_of
+    from .spec import flat_spec
+
+    return {a: n_chunks(flat_spec(config, a)) for a, s in config["analyses"].items()
+            if kind_of(s["type"]).chunked}
 
 
 def analysis_digest_for(ev, config, analysis) -> str:

@@ -40,6 +40,9 @@ class AnalysisKind:
     report_order: int = 1
     #: whether the kind writes a long table beside its results table (:meth:`long_table`)
     has_long_table: bool = False
+    #: whether its fit is split into chunks, one workflow job each, then gathered
+    #: (:meth:`n_chunks`, :meth:`fit_chunk`, :meth:`gather`; e.g. a multiverse's grid)
+    chunked: bool = False
     #: whether its report section follows the sensitivity table (analyses of the analyses)
     after_sensitivity: bool = False
     #: whether its report section shows the risk-of-bias figures

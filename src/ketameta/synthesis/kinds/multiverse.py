@@ -2,26 +2,21 @@
 
 A multiverse (Steegen et al. 2016) or specification-curve meta-analysis (Voracek, Kossmeier &
 Tran 2019; Simonsohn, Simmons & Nelson 2020) refits the per-window pools of a pooled analysis
-(``base``, e.g. durability) under every combination of the options of its choice dimensions: the
-tau^2 estimator (``method``), the test (``test``), the admitted evidence grades (``grades``), the
-within-patient correlation assumed for crossover trials (``crossover_rho``), how far the window
-edges are moved out (``window_widen``: a window ``[lo, hi]`` becomes ``[lo / f, hi * f]``), and
-any column of the base's row filter (``select``: value type, setting, dose, polarity, ...). The
-grid is the Cartesian product of the options.
+(``base``: durability or correlation) under every applicable combination of the options of its
+choice dimensions: the tau^2 estimator (``method``), the test (``test``; ``bayes``: Bayesian
+random effects with the config's tau prior), the admitted evidence grades (``grades``), the
+within-patient correlation assumed for crossover trials (``crossover_rho``), the handling of a
+correlation without a usable n (``unknown_n``, ``inconsistent_n``), one effect per trial or every
+row of a trial nested in the trial (``per_trial``) with the correlation assumed between a trial's
+rows (``time_rho``), how far the window edges are moved out (``window_widen``: a window
+``[lo, hi]`` becomes ``[lo / f, hi * f]``), and any column of the base's row filter (``select``:
+value type, setting, dose, polarity, ...; ``null`` drops the filter). The grid, the rules for
+choices that do not apply, the chunks and the fits are in :mod:`ketameta.synthesis.grid`.
 
-Choices that change the rows (grades, crossover rho, filters) change the effect sizes: they are
-computed once per distinct row selection (the base kind's own ``effect_sizes``, as the
-sensitivity analysis does). Every window of every row selection and window edge is one data set
-(one row per study, as the base pools choose it); all those with k >= 2 are fitted in one
-vectorised call of :func:`ketameta.rma_batch` (a ragged layout with a mask) per estimator and
-test. A data set of one study is reported as that study (z interval, nothing pooled); one without
-studies is counted, not fitted.
-
-Outputs: a long table of every specification and window (``specifications`` of the fit record);
-per window, the number of specifications, the share whose interval excludes zero in favour of
-benefit, the median and range of the estimates, and a main-effects variance decomposition: the
-share of the variance of the estimates explained by each dimension's option means (eta^2);
-and the specification-curve figure.
+Outputs: a long table of every specification and window; per window, the number of
+specifications, the share whose interval excludes zero in favour of benefit, the median and range
+of the estimates, and a main-effects variance decomposition (eta^2 per dimension); and the
+specification-curve figure.
 
 References
 ----------
@@ -35,28 +30,21 @@ Simonsohn U, Simmons JP, Nelson LD (2020). Specification curve analysis. Nat Hum
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pandas as pd
 
-from ..._dist import norm_sf
-from ...batch import rma_batch
-from ...errors import InputError, ModelError
 from ...outputs.tables import Table
-from ..pools import TEST_NAMES, WINDOW_ORDER, common_notes, num, z_crit
+from .. import grid as G
+from ..grid import dimensions, variance_shares
+from ..pools import TEST_NAMES, common_notes, num
 from ..registry import register
 from .base import AnalysisKind
 
-__all__ = ["Multiverse", "dimensions", "variance_shares"]
+__all__ = ["Multiverse", "dimensions", "variance_shares", "specifications"]
 
-#: dimensions that choose the model (fitted in batches); the others choose rows
-MODEL_DIMENSIONS = ("method", "test")
-#: dimensions that are fields of the analysis spec (not filter columns)
-SPEC_DIMENSIONS = ("grades", "crossover_rho")
-WIDEN = "window_widen"
-
+WIDEN = G.WIDEN
 
 
 def dim_label(name: str) -> str:
@@ -70,174 +58,11 @@ def dim_label(name: str) -> str:
         return "estimator"
     return VALUES.get(name, str(name).replace("_", " "))
 
-def _label(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "/".join(_label(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
+def _summary(long, dims, windows, n_specs, measure="GEN"):
+    from ..pools import _back
 
-def dimensions(spec) -> list[tuple[str, list[str], list]]:
-    """The choice dimensions of a multiverse spec: ``(name, option labels, option values)`` in
-    config order. An option is a value, a list of values, or ``{label, value}``.
-    """
-    out = []
-    for name, opts in (spec.get("dimensions") or {}).items():
-        labels, values = [], []
-        for o in opts:
-            if isinstance(o, dict):
-                labels.append(str(o["label"]))
-                values.append(o["value"])
-            else:
-                labels.append(_label(o))
-                values.append(o)
-        if len(set(labels)) != len(labels):
-            raise InputError(f"multiverse dimension {name!r} repeats an option: {labels}")
-        out.append((name, labels, values))
-    return out
-
-
-def variance_shares(frame: pd.DataFrame, dims: list[str], value="estimate") -> dict:
-    """Share of the variance of ``value`` explained by each dimension's main effect (eta^2).
-
-    For dimension d with options g: ``sum_g n_g (mean_g - mean)^2 / sum_i (x_i - mean)^2``, the
-    between-option sum of squares over the total (a one-way decomposition per dimension; in a
-    complete balanced grid the main effects are orthogonal). None when the values do not vary.
-    """
-    x = frame[value].to_numpy(float)
-    total = float(((x - x.mean()) ** 2).sum()) if x.size else 0.0
-    # values equal up to rounding do not vary: nothing to explain
-    flat = not x.size or np.ptp(x) <= 1e-10 * max(1.0, float(np.abs(x).max()))
-    out = {}
-    for d in dims:
-        if flat:
-            out[d] = None
-            continue
-        g = frame.groupby(d, sort=False)[value].agg(["size", "mean"])
-        out[d] = float((g["size"] * (g["mean"] - x.mean()) ** 2).sum() / total)
-    return out
-
-
-def _windows(base, spec):
-    ws = base.get("time_points") or base.get("windows") or []
-    want = spec.get("windows")
-    if want:
-        known = {w["label"] for w in ws}
-        bad = [w for w in want if w not in known]
-        if bad:
-            raise InputError(f"multiverse windows {bad} are not windows of {spec['base']} "
-                             f"(known: {sorted(known)})")
-        ws = [w for w in ws if w["label"] in want]
-    return ws
-
-
-def _row_spec(base, row_dims, choice):
-    """The base spec with one option of each row-choosing dimension."""
-    change, select = {}, dict(base.get("select") or {})
-    for (name, _, values), i in zip(row_dims, choice):
-        if name in SPEC_DIMENSIONS:
-            change[name] = list(values[i]) if name == "grades" else values[i]
-        else:
-            select[name] = values[i]
-    return base.replace(select=select, **change)
-
-
-def _layouts(ev, base, row_dims, windows, widen):
-    """Every (row selection, window edge, window) data set: its rows, one per study."""
-    from ..pipeline import effect_sizes
-
-    combos = list(itertools.product(*[range(len(d[1])) for d in row_dims]))
-    lay = {"combo": [], "widen": [], "window": [], "y": [], "v": [], "se": [], "studies": []}
-    for ci, choice in enumerate(combos):
-        try:
-            es, _ = effect_sizes(ev, _row_spec(base, row_dims, choice), strict=False)
-        except (InputError, ModelError):
-            es = pd.DataFrame(columns=["study_id", "n_total", "time_days", "yi", "vi", "sei"])
-        es = es.sort_values(WINDOW_ORDER[0], ascending=WINDOW_ORDER[1])
-        t = pd.to_numeric(es["time_days"], errors="coerce").to_numpy(float)
-        sid = es["study_id"].astype(str).to_numpy()
-        y, v, se = (es[c].to_numpy(float) for c in ("yi", "vi", "sei"))
-        for fi, f in enumerate(widen):
-            for wi, w in enumerate(windows):
-                idx = np.flatnonzero((t >= w["from_days"] / f) & (t <= w["to_days"] * f))
-                # one row per study: the first after sorting (largest n, then latest time)
-                keep = idx[np.r_[True, sid[idx][1:] != sid[idx][:-1]]] if idx.size else idx
-                lay["combo"].append(ci)
-                lay["widen"].append(fi)
-                lay["window"].append(wi)
-                lay["y"].append(y[keep])
-                lay["v"].append(v[keep])
-                lay["se"].append(se[keep])
-                lay["studies"].append(";".join(sid[keep]))
-    return combos, lay
-
-
-def _fit_grid(lay, methods, tests, level):
-    """Estimates of every data set under every (method, test): arrays of shape (L, M, T)."""
-    n = len(lay["y"])
-    kk = np.array([len(y) for y in lay["y"]], dtype=int)
-    shape = (n, len(methods), len(tests))
-    out = {key: np.full(shape, np.nan) for key in ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2")}
-    status = np.full(shape, "", dtype=object)
-    one = np.flatnonzero(kk == 1)
-    if one.size:
-        y = np.array([lay["y"][i][0] for i in one])
-        se = np.array([lay["se"][i][0] for i in one])
-        crit = z_crit(level)
-        for key, val in (("estimate", y), ("se", se), ("ci_lb", y - crit * se),
-                         ("ci_ub", y + crit * se), ("pval", 2 * norm_sf(np.abs(y / se)))):
-            out[key][one] = val[:, None, None]
-        status[one] = "single study"
-    many = np.flatnonzero(kk >= 2)
-    if many.size:
-        width = int(kk[many].max())
-        Y, V = np.zeros((many.size, width)), np.ones((many.size, width))
-        mask = np.zeros((many.size, width), dtype=bool)
-        for r, i in enumerate(many):
-            Y[r, :kk[i]], V[r, :kk[i]], mask[r, :kk[i]] = lay["y"][i], lay["v"][i], True
-        for mi, m in enumerate(methods):
-            for ti, t in enumerate(tests):
-                res = rma_batch(Y, V, method=m, test=t, level=level, mask=mask)
-                for key, arr in (("estimate", res.beta[:, 0]), ("se", res.se[:, 0]),
-                                 ("ci_lb", res.ci_lb[:, 0]), ("ci_ub", res.ci_ub[:, 0]),
-                                 ("pval", res.pval[:, 0]), ("tau2", res.tau2)):
-                    out[key][many, mi, ti] = arr
-                status[many, mi, ti] = np.where(res.status == "ok", "pooled", res.status)
-    return kk, out, status
-
-
-def _long_table(dims, row_dims, combos, lay, kk, out, status, windows):
-    """One row per specification and window with at least one study."""
-    names = [d[0] for d in dims]
-    L, M, T = status.shape
-    li, mi, ti = (a.ravel() for a in np.meshgrid(np.arange(L), np.arange(M), np.arange(T), indexing="ij"))
-    keep = kk[li] >= 1
-    li, mi, ti = li[keep], mi[keep], ti[keep]
-    combos = np.asarray(combos, dtype=int).reshape(len(combos), len(row_dims))
-    combo = np.asarray(lay["combo"])[li]
-    choice = {}
-    for j, (name, _, _) in enumerate(row_dims):
-        choice[name] = combos[combo, j]
-    choice["method"], choice["test"] = mi, ti
-    choice[WIDEN] = np.asarray(lay["widen"])[li]
-    sizes = [len(d[1]) for d in dims]
-    spec_id = (np.ravel_multi_index([choice[n] for n in names], sizes) + 1) if names else np.ones(li.size, int)
-    wlab = np.array([w["label"] for w in windows], dtype=object)
-    frame = {"specification": spec_id, "window": wlab[np.asarray(lay["window"])[li]]}
-    for name, labels, _ in dims:
-        frame[name] = np.asarray(labels, dtype=object)[choice[name]]
-    frame["k"] = kk[li]
-    for key in ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2"):
-        frame[key] = out[key][li, mi, ti]
-    frame["status"] = status[li, mi, ti]
-    frame["studies"] = np.asarray(lay["studies"], dtype=object)[li]
-    # by the window's position, then the specification's place in the grid
-    order = np.lexsort((spec_id, np.asarray(lay["window"])[li]))
-    return pd.DataFrame(frame).iloc[order].reset_index(drop=True)
-
-
-def _summary(long, dims, windows, n_specs):
+    back = _back(measure)
     rows = []
     names = [d[0] for d in dims]
     for w in windows:
@@ -258,6 +83,12 @@ def _summary(long, dims, windows, n_specs):
             "k_min": int(ok["k"].min()) if len(ok) else 0, "k_max": int(ok["k"].max()) if len(ok) else 0,
             "variance_shares": shares, "top_dimension": top,
         })
+        if back is not None:
+            # the reader's scale (r, OR): the median of the back-transformed estimates
+            bt = back(est)
+            rows[-1].update({"median_bt": float(np.median(bt)) if len(ok) else None,
+                             "min_bt": float(bt.min()) if len(ok) else None,
+                             "max_bt": float(bt.max()) if len(ok) else None})
     return rows
 
 
@@ -275,23 +106,47 @@ def _records(df: pd.DataFrame) -> dict:
     return out
 
 
+#: shorter reader wording for the rows of the choice matrix
+_SHORT = {"unknown_n": "n if none reported", "inconsistent_n": "n if inconsistent with r, p",
+          "implied": "implied by r and p", "bound_low": "lowest consistent", "bound_high": "highest consistent",
+          "study_n": "study total", "reported": "reported", "exclude": "excluded",
+          "time_rho": "rho between a trial's rows", "multilevel": "all, nested in trials",
+          "crossover_rho": "crossover rho"}
+
+
+def opt_label(option: str) -> str:
+    """The reader wording of an option label (coded values such as ``knha`` or ``bound_low``)."""
+    from ...outputs.labels import VALUES
+
+    return VALUES.get(option, option)
+
+
+def _base_name(fit) -> str:
+    """The analysis varied, as the reader knows it (its title)."""
+    return f"\u201c{fit.get('base_title', fit['base'])}\u201d"
+
+
 def specifications(fit) -> pd.DataFrame:
     """The long table of a fitted multiverse: one row per specification and window (columns in
     the order of ``specification_columns``: a fit record written as JSON may sort its keys).
+    ``fit["specifications"]`` is a DataFrame (as the workflow attaches it from the gathered CSV)
+    or a column -> list mapping (as :meth:`Multiverse.fit` keeps it in memory).
     """
-    long = pd.DataFrame(fit["specifications"])
+    long = fit["specifications"]
+    long = long if isinstance(long, pd.DataFrame) else pd.DataFrame(long)
     return long[fit["specification_columns"]] if len(long.columns) else long
 
 
 @register
 class Multiverse(AnalysisKind):
-    """Every combination of the configured choices, per window of a pooled analysis."""
+    """Every applicable combination of the configured choices, per window of a pooled analysis."""
 
     type = "multiverse"
     needs_evidence = True
     has_figure = True
     after_sensitivity = True
     has_long_table = True
+    chunked = True
 
     def expand_spec(self, spec, config):
         """Carry the spec of the analysis whose pools are varied."""
@@ -316,92 +171,127 @@ class Multiverse(AnalysisKind):
         base = self._base(spec)
         return kind_of(base).effect_sizes(ev, base, strict=False)
 
-    def fit(self, ev, es, spec):
-        """Expand the grid, fit it in batches and summarise it per window."""
+    # ---- the grid in chunks -------------------------------------------------------------
+    def n_chunks(self, spec) -> int:
+        """How many chunks (jobs) the grid is fitted in: ``chunk_size`` specifications each."""
+        return G.grid(spec, self._base(spec)).n_chunks
+
+    def fit_chunk(self, ev, spec, chunk: int):
+        """The long table of one chunk of the grid and its counts (:func:`ketameta.synthesis.grid.fit_chunk`)."""
+        from ..registry import kind_of
+
+        base = self._base(spec)
+        kind = kind_of(base)
+        return G.fit_chunk(ev, spec, base, chunk, lambda e, s: kind.effect_sizes(e, s, strict=False))
+
+    def gather(self, parts, counts, spec):
+        """The fit record (summary per window, no long table) and the long table of all chunks."""
         from ..effects import MEASURE_LABELS, SIGN_CONVENTION
 
         base = self._base(spec)
-        dims = dimensions(spec)
-        given = {d[0] for d in dims}
-        windows = _windows(base, spec)
-        if not windows:
-            raise ModelError(f"{spec['base']} has no windows to vary")
-        # a dimension that is not varied keeps the base's setting (one option, not in the grid)
-        model = {d[0]: d for d in dims}
-        methods = model["method"][2] if "method" in given else [base["method"]]
-        tests = model["test"][2] if "test" in given else [base["test"]]
-        widen = [float(f) for f in model[WIDEN][2]] if WIDEN in given else [1.0]
-        row_dims = [d for d in dims if d[0] not in MODEL_DIMENSIONS + (WIDEN,)]
-        combos, lay = _layouts(ev, base, row_dims, windows, widen)
-        kk, out, status = _fit_grid(lay, methods, tests, spec["level"])
-        long = _long_table(dims, row_dims, combos, lay, kk, out, status, windows)
-        n_specs = int(np.prod([len(d[1]) for d in dims])) if dims else 1
+        g = G.grid(spec, base)
+        windows = G.windows_of(base, spec)
+        dims = g.dims
+        long = G.gather_parts(parts, windows)
         measure = base.get("measure", "GEN")
-        return {
+        fit = {
             "analysis": spec["id"], "type": spec["type"], "title": spec.get("title", spec["id"]),
-            "status": "ok", "base": spec["base"], "measure": measure,
+            "status": "ok", "base": spec["base"], "base_title": spec["base_spec"].get("title", spec["base"]),
+            "measure": measure,
             "measure_label": MEASURE_LABELS.get(measure, ""), "level": spec["level"],
             "sign_convention": SIGN_CONVENTION,
             "dimensions": [{"name": n, "options": labels} for n, labels, _ in dims],
             "base_choices": {"method": base["method"], "test": base["test"],
                              "grades": list(base["grades"]), "crossover_rho": base.get("crossover_rho", 0.5),
                              "select": dict(base.get("select") or {})},
-            "n_specifications": n_specs, "n_row_selections": len(combos),
-            "n_datasets": int(len(kk)), "n_fitted": int((kk >= 2).sum()) * len(methods) * len(tests),
+            "n_specifications": g.n, "n_combinations": g.n_combinations, "not_applicable": g.dropped,
+            "n_chunks": g.n_chunks, "chunk_size": g.chunk_size,
+            "n_row_selections": G.row_selections(spec, base),
+            "n_datasets": int(sum(c["datasets"] for c in counts)),
+            "n_fitted": int(sum(c["fitted"] for c in counts)),
             "windows": [{"label": w["label"], "from_days": w["from_days"], "to_days": w["to_days"]}
                         for w in windows],
-            "summary": _summary(long, dims, windows, n_specs),
-            "specifications": _records(long), "specification_columns": list(long.columns),
+            "summary": _summary(long, dims, windows, g.n, measure),
+            "specification_columns": list(long.columns),
         }
+        return fit, long
+
+    def fit(self, ev, es, spec):
+        """Every chunk in this process, gathered (the workflow runs one job per chunk)."""
+        n = self.n_chunks(spec)
+        done = [self.fit_chunk(ev, spec, i) for i in range(n)]
+        fit, long = self.gather([d[0] for d in done], [d[1] for d in done], spec)
+        fit["specifications"] = _records(long)
+        return fit
 
     # ---- outputs --------------------------------------------------------------------------
     def table(self, fit, es, excluded, spec, cit):
         """Per window: specifications, share with benefit, median [range], variance shares."""
         names = [d["name"] for d in fit["dimensions"]]
+        bt = "_bt" if fit["summary"] and "median_bt" in fit["summary"][0] else ""
         rows = []
         for s in fit["summary"]:
-            r = {k: s[k] for k in ("window", "specifications", "pooled", "single_study", "no_study",
-                                   "median", "min", "max")}
+            r = {k: s[k] for k in ("window", "specifications", "pooled", "single_study", "no_study")}
+            r.update({k: s.get(k + bt) for k in ("median", "min", "max")})
             r["share_benefit"] = None if s["share_benefit"] is None else 100 * s["share_benefit"]
             r["k_range"] = (f"{s['k_min']}" if s["k_min"] == s["k_max"] else f"{s['k_min']}-{s['k_max']}") \
                 if s["specifications"] else ""
             r["top"] = (f"{dim_label(s['top_dimension'])} ({s['variance_shares'][s['top_dimension']]:.0%})"
                         if s["top_dimension"] else "")
+            known = sorted(((v, d) for d, v in s["variance_shares"].items() if v is not None), key=lambda x: -x[0])
+            r["shares"] = "; ".join(f"{dim_label(d)} {v:.0%}" for v, d in known)
             for d in names:
                 r[f"eta_{d}"] = 100 * num(s["variance_shares"].get(d))
             rows.append(r)
         df = pd.DataFrame(rows)
         for c in ("median", "min", "max", "share_benefit"):
             df[c] = pd.to_numeric(df[c], errors="coerce")
-        scale = {"ZCOR": "z", "OR": "log OR"}.get(fit["measure"], fit["measure"])
-        grid = " x ".join(f"{dim_label(d['name'])} ({len(d['options'])}: {', '.join(d['options'])})"
+        scale = {"ZCOR": "r", "OR": "OR"}.get(fit["measure"], fit["measure"]) if bt else fit["measure"]
+        grid = " x ".join(f"{dim_label(d['name'])} ({len(d['options'])}: "
+                          f"{', '.join(opt_label(o) for o in d['options'])})"
                           for d in fit["dimensions"])
-        notes = [f"Multiverse of {fit['base']}: {fit['n_specifications']} specifications per window, the "
-                 f"Cartesian product of {grid}. Choices not varied keep the base analysis' setting "
+        dimnames = {d["name"] for d in fit["dimensions"]}
+        dropped = fit.get("not_applicable") or {}
+        notes = [f"Multiverse of {_base_name(fit)}: {fit['n_specifications']} specifications per window, the "
+                 f"Cartesian product of {grid}"
+                 + (f" ({fit['n_combinations']} combinations, less {sum(dropped.values())} that do not apply: "
+                    + "; ".join(f"{n} {why}" for why, n in dropped.items()) + ")" if dropped else "")
+                 + f". Choices not varied keep the base analysis' setting "
                  f"({fit['base_choices']['method']}, {TEST_NAMES.get(fit['base_choices']['test'])}, grades "
                  f"{'/'.join(fit['base_choices']['grades'])}).",
                  "Specifications: those with at least one study in the window (a single study is its own "
                  "estimate with a z interval, not a pool); no study: specifications without any study in "
                  "the window (not fitted).",
-                 "Benefit: share of specifications whose confidence interval lies above zero.",
+                 "Benefit: share of specifications whose confidence (Bayesian: credible) interval lies above zero.",
+                 "Bayesian test: random-effects model with the config's prior on tau and a flat prior on the "
+                 "mean (bayesmeta; posterior median and central credible interval); the estimator does not "
+                 "apply (n/a)." if "bayes" in next((d["options"] for d in fit["dimensions"] if d["name"] == "test"),
+                                                   []) else "",
+                 "Per trial: one effect per trial (as the base pools choose it) or every row of a trial in "
+                 "the window, rows nested in trials (three-level model, ketameta.rma_mv, REML; z or t tests, "
+                 "the t test standing for Knapp-Hartung), with the correlation assumed between a trial's "
+                 "rows (time rho; n/a for one effect per trial). With one row per trial the row-level "
+                 "component is fixed at 0 (not identified)." if "per_trial" in dimnames else "",
                  "Variance share (eta^2): share of the variance of the estimates across the window's "
-                 "specifications explained by the option means of each dimension (main effects); "
-                 "'moves most' names the largest.",
+                 "specifications explained by the option means of each dimension (main effects; n/a is a "
+                 "level of its own); 'moves most' names the largest.",
                  "Window widening f: a window [lo, hi] becomes [lo / f, hi * f] (days)."
-                 if any(d["name"] == WIDEN for d in fit["dimensions"]) else "",
-                 f"{fit['n_row_selections']} row selections were computed once each; "
-                 f"{fit['n_fitted']} models were fitted in batches (ketameta.rma_batch). Every "
-                 "specification x window, with its studies, is in the fit record (specifications)."]
+                 if WIDEN in dimnames else "",
+                 f"Fitted in {fit.get('n_chunks', 1)} chunk(s) of up to {fit.get('chunk_size', '')} "
+                 f"specifications; {fit['n_row_selections']} row selections; {fit['n_fitted']} distinct models "
+                 "fitted (univariate ones in batches, ketameta.rma_batch). Every specification x window, with "
+                 "its studies, is in the long table (<analysis>.specifications.csv)."]
         notes = [n for n in notes if n] + common_notes({"level": fit["level"], "measure_label":
                                                          fit["measure_label"]}, spec)
         cols = ["window", "specifications", "pooled", "single_study", "no_study", "k_range", "share_benefit",
-                "Median", "top"] + [f"eta_{d}" for d in names]
+                "Median", "top"]
         return Table(df, title=fit.get("title", spec["id"]), notes=notes, label=f"tab:{spec['id']}",
-                     columns=cols, ci={"Median": ("median", "min", "max")},
+                     columns=cols, ci={"Median": ("median", "min", "max")}, details=["shares"],
                      rename={"window": "Window", "specifications": "Specifications", "pooled": "Pooled (k >= 2)",
                              "single_study": "Single study", "no_study": "No study", "k_range": "k",
                              "share_benefit": "Benefit, CI excludes 0", "Median": f"Median {scale} [range]",
-                             "top": "Moves most (eta^2)", **{f"eta_{d}": f"eta^2 {dim_label(d)}" for d in names}},
+                             "top": "Moves most (eta^2)", "shares": "Variance share of each choice (eta^2)",
+                             **{f"eta_{d}": f"eta^2 {dim_label(d)}" for d in names}},
                      formats={"share_benefit": "%0", "median": 2, "specifications": "int", "pooled": "int",
                               "single_study": "int", "no_study": "int",
                               **{f"eta_{d}": "%0" for d in names}})
@@ -410,10 +300,15 @@ class Multiverse(AnalysisKind):
         """Every specification x window with at least one study: choices, k, estimate, CI, p."""
         long = specifications(fit)
         names = [d["name"] for d in fit["dimensions"]]
-        notes = [f"Multiverse of {fit['base']}: one row per specification (numbered in the order of the "
-                 f"Cartesian product of {', '.join(names)}) and window with at least one study; k = 1: the "
-                 "study's own estimate with a z interval (nothing pooled), tau2 empty.",
-                 f"Sign: {fit['sign_convention']}.", f"Effect measure: {fit['measure_label']}; "
+        notes = [f"Multiverse of {_base_name(fit)}: one row per specification (numbered by its position in the "
+                 f"Cartesian product of {', '.join(names)}; combinations that do not apply are skipped) and "
+                 "window with at least one study; k = 1: the study's own estimate with a z interval (nothing "
+                 "pooled), tau2 empty; k: studies, rows: effect rows (several per study in multilevel "
+                 "specifications); n/a: a choice that does not apply; Bayesian rows: posterior median, "
+                 "posterior SD as se, no p-value, tau2 the squared posterior median of tau.",
+                 f"Sign: {fit['sign_convention']}.",
+                 f"Effect measure: {fit['measure_label'].split(' (table shows')[0]}, on the scale of the "
+                 f"analysis ({'r = tanh(z)' if fit['measure'] == 'ZCOR' else 'OR = exp(log OR)' if fit['measure'] == 'OR' else 'as pooled'}); "
                  f"{fit['level']:g}% confidence intervals.",
                  "studies: the studies entering the specification (one row per study: the largest n, then "
                  "the latest time in the window)."]
@@ -431,20 +326,46 @@ class Multiverse(AnalysisKind):
 
         long = specifications(fit)
         long = long[long["estimate"].notna()] if len(long) else long
-        want = spec.get("figure_windows") or [s["window"] for s in fit["summary"] if s["pooled"] > 0]
+        # default: the windows with a pooled specification; when none pools two studies, the
+        # windows with any (a single study's interval still moves with the choices)
+        want = spec.get("figure_windows") or [s["window"] for s in fit["summary"] if s["pooled"] > 0] \
+            or [s["window"] for s in fit["summary"] if s["specifications"] > 0]
         panels = [{"title": w, "rows": long[long["window"] == w]} for w in want
                   if len(long) and (long["window"] == w).any()]
         if not panels:
             return message_figure("no specification has a study in the windows shown")
-        dims = [(dim_label(d["name"]), d["options"]) for d in fit["dimensions"]]
-        return specification_curve(panels, dims, ylabel=AXIS.get(fit["measure"], "Estimate"),
+        # the matrix in reader wording, short enough for a row label: dimension names and coded
+        # options (n/a where a choice does not apply to some specifications)
+        def short(o):
+            return _SHORT.get(o, opt_label(o))
+
+        dims, names = [], {}
+        for d in fit["dimensions"]:
+            name = d["name"]
+            names[name] = _SHORT.get(name, dim_label(name))
+            na = [G.NA] if len(long) and (long[name] == G.NA).any() else []
+            dims.append((names[name], [short(o) for o in d["options"]] + na))
+        # correlations drawn as r (the reader's scale; tanh keeps the order and the null at 0)
+        back = np.tanh if fit["measure"] == "ZCOR" else None
+        for p in panels:
+            rows = p["rows"].rename(columns=names)
+            for label, _ in dims:
+                rows[label] = rows[label].map(short)
+            if back is not None:
+                rows = rows.assign(**{c: back(rows[c].to_numpy(float)) for c in ("estimate", "ci_lb", "ci_ub")})
+            p["rows"] = rows
+        import textwrap
+
+        # the curve panel is short: the axis label in lines that fit its height
+        ylabel = "\n".join(textwrap.wrap(AXIS.get(fit["measure"], "Estimate"), 24))
+        return specification_curve(panels, dims, ylabel=ylabel,
                                    **figure_kwargs(opts, clip=False, height=False, fontsize=False))
 
     def methods(self, fit, spec):
         """Methods sentence."""
         names = ", ".join(dim_label(d["name"]) for d in fit["dimensions"])
         return (f"Multiverse analysis (Steegen et al. 2016; Voracek et al. 2019): the per-window pools of "
-                f"{fit['base']} were refitted under every combination of the options of {names} "
+                f"{_base_name(fit)} were refitted under every applicable combination of the options of {names} "
                 f"({fit['n_specifications']} specifications per window), shown as specification curves "
                 "(Simonsohn et al. 2020) with the share of specifications whose interval excludes zero in favour of "
                 "benefit and a main-effects decomposition of the variance of the estimates.")
