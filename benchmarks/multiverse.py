@@ -14,9 +14,9 @@ what the multiverse reads (the validated evidence and the effect sizes: not time
 specification-curve figure: its chunk jobs (``fit_chunk``), the gathering job and the rendering
 jobs, wall-clock, including Snakemake's start-up. The default runs: the configured grids of
 ``config/config.yaml`` (what the multiverses add to ``make run``), ``benchmarks/multiverse.yaml``
-(durability, 17,856 specifications per window) on the evidence base and on the synthetic test data,
+(durability, 12,400 specifications per window) on the evidence base and on the synthetic test data,
 ``benchmarks/multiverse_dissociation.yaml`` (dissociation, 11,400) and
-``benchmarks/multiverse_large.yaml`` (durability, 178,560: beyond the target, for scale). The grid
+``benchmarks/multiverse_large.yaml`` (durability, 124,000: beyond the target, for scale). The grid
 grows with the options listed in the file, without code changes. Writes a marked section of
 ``benchmarks/RESULTS.md`` (``benchmarks/run.py`` keeps it when it rewrites the file).
 """

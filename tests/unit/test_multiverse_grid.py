@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ketameta import bayesmeta, rma_mv
+from ketameta import bayesmeta, rma, rma_mv
 from ketameta.errors import InputError
 from ketameta.synthesis import grid as G
 from ketameta.synthesis import pipeline
@@ -140,6 +140,7 @@ def test_multilevel_specifications_are_single_rma_mv_fits(mv):
     rows = long[(long["per_trial"] == "multilevel") & (long["k"] >= 2)]
     several = rows[rows["rows"] > rows["k"]]
     assert len(several) >= 8, "the widened day-1 window holds days 1 and 3 of each trial"
+    checked_rma = 0
     for _, r in rows.iterrows():
         every, one = _rows(mv, r)
         assert r["rows"] == len(every) and r["k"] == every["study_id"].nunique()
@@ -150,6 +151,13 @@ def test_multilevel_specifications_are_single_rma_mv_fits(mv):
         assert r["estimate"] == pytest.approx(float(res.beta[0]), abs=1e-8)
         assert (r["ci_lb"], r["ci_ub"]) == pytest.approx((float(res.ci_lb[0]), float(res.ci_ub[0])), abs=1e-8)
         assert r["pval"] == pytest.approx(float(res.pval[0]), abs=1e-8)
+        if one_row and r["test"] == "z":
+            # one effect per trial: the multilevel model is rma's random-effects model
+            uni = rma(every["yi"].to_numpy(float), every["vi"].to_numpy(float), method=r["method"], test="z")
+            assert r["estimate"] == pytest.approx(float(uni.beta[0]), abs=1e-8)
+            assert r["tau2"] == pytest.approx(float(uni.tau2), abs=1e-8)
+            checked_rma += 1
+    assert checked_rma >= 4
     # the assumed correlation matters when a trial has several rows
     a = several[several["time_rho"] == "0.3"].set_index(["window", "method", "test", "dose_mg_kg"])["se"]
     b = several[several["time_rho"] == "0.8"].set_index(["window", "method", "test", "dose_mg_kg"])["se"]
@@ -209,3 +217,16 @@ def test_bayes_needs_a_prior_for_the_measure(mv):
         "halfnormal", 0.5]}}}
     with pytest.raises(InputError, match="needs a tau prior for SMD"):
         G.grid(spec, mv["base"])
+
+
+def test_a_chunk_that_cannot_be_fitted_makes_a_failed_record(mv, tmp_path):
+    """A base without windows: each chunk writes an empty part and the reason; the gathered
+    record says failed, with the reason, so the other analyses still run."""
+    spec = {**mv["spec"], "base_spec": {k: v for k, v in mv["spec"]["base_spec"].items() if k != "time_points"}}
+    part, counts = pipeline.fit_chunk(mv["ev"], spec, 0)
+    assert part.empty and "has no windows" in counts["error"]
+    write_csv(part, tmp_path / "part-0.csv.gz")
+    back = pipeline.read_part(tmp_path / "part-0.csv.gz", spec)
+    assert back.empty and "specification" in back.columns
+    fit, long = pipeline.gather([back], [counts], spec)
+    assert fit["status"] == "failed" and "has no windows" in fit["reason"] and long.empty

@@ -461,14 +461,17 @@ def _bayes(y, v, spec, base, level) -> dict:
 
 def read_part(path, names) -> pd.DataFrame:
     """A chunk's long table as written (CSV): choice columns as text, numbers as floats/ints."""
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    cols = ["specification", "window", *names, *PART_COLUMNS]
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:  # a chunk that could not be fitted (its reason is in its counts)
+        return pd.DataFrame(columns=cols)
     for c in NUMERIC:
         if c in df.columns:
             df[c] = pd.to_numeric(df[c].replace("", np.nan))
     for c in ("specification", "k", "rows"):
         if c in df.columns and len(df):
             df[c] = df[c].astype(int)
-    cols = ["specification", "window", *names, *PART_COLUMNS]
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise InputError(f"{path}: not a part of this multiverse (missing columns {missing})")

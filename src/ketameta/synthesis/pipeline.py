@@ -49,9 +49,20 @@ def n_chunks(spec) -> int:
 
 
 def fit_chunk(ev, spec, chunk: int):
-    """One chunk of a chunked kind's fit: its part of the long table and its counts (a dict)."""
+    """One chunk of a chunked kind's fit: its part of the long table and its counts (a dict).
+
+    A ModelError (e.g. a base analysis without windows) gives an empty part and the reason in the
+    counts (``error``); :func:`gather` then records the analysis as failed, as :func:`safe_fit`
+    does, so the other analyses still run.
+    """
+    import pandas as pd
+
     spec = as_spec(spec)
-    return kind_of(spec).fit_chunk(ev, spec, chunk)
+    try:
+        return kind_of(spec).fit_chunk(ev, spec, chunk)
+    except ModelError as exc:
+        return pd.DataFrame(), {"error": str(exc), "row_selections": 0, "datasets": 0, "fitted": 0,
+                                "specifications": 0}
 
 
 def gather(parts, counts, spec):

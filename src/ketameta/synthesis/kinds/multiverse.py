@@ -121,6 +121,11 @@ def opt_label(option: str) -> str:
     return VALUES.get(option, option)
 
 
+def _favour(measure) -> str:
+    """What an interval above the null shows: a benefit, or (correlations) a positive association."""
+    return "a positive association" if measure == "ZCOR" else "benefit"
+
+
 def _base_name(fit) -> str:
     """The analysis varied, as the reader knows it (its title)."""
     return f"\u201c{fit.get('base_title', fit['base'])}\u201d"
@@ -262,7 +267,8 @@ class Multiverse(AnalysisKind):
                  "Specifications: those with at least one study in the window (a single study is its own "
                  "estimate with a z interval, not a pool); no study: specifications without any study in "
                  "the window (not fitted).",
-                 "Benefit: share of specifications whose confidence (Bayesian: credible) interval lies above zero.",
+                 f"{'Positive association' if fit['measure'] == 'ZCOR' else 'Benefit'}: share of specifications "
+                 "whose confidence (Bayesian: credible) interval lies above zero (on the scale of the analysis).",
                  "Bayesian test: random-effects model with the config's prior on tau and a flat prior on the "
                  "mean (bayesmeta; posterior median and central credible interval); the estimator does not "
                  "apply (n/a)." if "bayes" in next((d["options"] for d in fit["dimensions"] if d["name"] == "test"),
@@ -289,7 +295,9 @@ class Multiverse(AnalysisKind):
                      columns=cols, ci={"Median": ("median", "min", "max")}, details=["shares"],
                      rename={"window": "Window", "specifications": "Specifications", "pooled": "Pooled (k >= 2)",
                              "single_study": "Single study", "no_study": "No study", "k_range": "k",
-                             "share_benefit": "Benefit, CI excludes 0", "Median": f"Median {scale} [range]",
+                             "share_benefit": ("Positive association" if fit["measure"] == "ZCOR" else "Benefit")
+                             + ", CI excludes 0",
+                             "Median": f"Median {scale} [range]",
                              "top": "Moves most (eta^2)", "shares": "Variance share of each choice (eta^2)",
                              **{f"eta_{d}": f"eta^2 {dim_label(d)}" for d in names}},
                      formats={"share_benefit": "%0", "median": 2, "specifications": "int", "pooled": "int",
@@ -371,16 +379,21 @@ class Multiverse(AnalysisKind):
                 "benefit and a main-effects decomposition of the variance of the estimates.")
 
     def paragraphs(self, fit, spec):
-        """One sentence per window with specifications."""
+        """One sentence per window with specifications (correlations as r)."""
         out = []
+        bt = "_bt" if fit["summary"] and "median_bt" in fit["summary"][0] else ""
+        scale = {"ZCOR": "r", "OR": "OR"}.get(fit["measure"], fit["measure"]) if bt else fit["measure"]
+        what = _favour(fit["measure"])
         for s in fit["summary"]:
             if not s["specifications"]:
                 continue
             top = (f"; the choice of {dim_label(s['top_dimension'])} moves the estimate most "
                    f"({s['variance_shares'][s['top_dimension']]:.0%} of its variance)" if s["top_dimension"] else "")
-            out.append(f"{s['window']}: {s['specifications']} specifications with a study ({s['pooled']} pooled), "
-                       f"median {s['median']:.2f} [range {s['min']:.2f} to {s['max']:.2f}]; benefit with an "
-                       f"interval excluding zero in {s['share_benefit']:.0%}{top}.")
+            pooled = (f"{s['pooled']} pooled" if s["pooled"] else
+                      "none pools two or more studies: each is a single study's estimate")
+            out.append(f"{s['window']}: {s['specifications']} specifications with a study ({pooled}), "
+                       f"median {scale} {s['median' + bt]:.2f} [range {s['min' + bt]:.2f} to {s['max' + bt]:.2f}]; "
+                       f"{what} with an interval excluding zero in {s['share_benefit']:.0%}{top}.")
         return out
 
     def values(self, aid, fit):
