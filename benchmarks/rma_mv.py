@@ -54,10 +54,10 @@ TARGET_FIT_S = 0.05       # km.rma_mv, intercept only, 2,000 clusters x 5 rows, 
 TARGET_CR2_S = 0.02       # km.robust(fit, cluster, adjust="CR2") on that fit
 BEGIN, END = "<!-- begin rma_mv -->", "<!-- end rma_mv -->"
 MODELS = (("intercept", "intercept only"), ("mods", "moderator `x`"))
-# metafor's dense default (sparse = FALSE) is not timed: a separate trial on the machine of the
-# first run (metafor 3.8.1, R 4.2.2 with the reference BLAS) took this long for one fit of the
-# same design with 400 clusters x 5 rows (2,000 rows); its cost grows with the cube of the rows
-DENSE_TRIAL = "341 s for one fit at 2,000 rows (400 clusters × 5)"
+# metafor's dense default (sparse = FALSE) is not timed; a separate trial of it on the machine of
+# the first run (metafor 3.8.1, R 4.2.2 with the reference BLAS), same design with 400 clusters,
+# is quoted in the report (its cost grows with the cube of the rows)
+DENSE_TRIAL = "one fit of 2,000 rows, 400 clusters × 5, took 341 s"
 
 _R_SCRIPT = r"""
 suppressMessages({library(metafor); library(clubSandwich)})
@@ -84,14 +84,20 @@ for (m in models) {
   } else {
     function() rma.mv(yi, vi, mods = ~ x, random = ~ 1 | cluster/id, data = d, sparse = TRUE)
   }
+  prof <- file.path(dirname(path), paste0("rprof_", m, ".out"))
+  Rprof(prof, interval = 0.05)
   f <- timed(fitf, fit_reps); fit <- f$val
+  Rprof(NULL)
+  sp <- summaryRprof(prof)
+  eig <- if ('"eigen"' %in% rownames(sp$by.total)) sp$by.total['"eigen"', "total.time"] else 0
   r <- timed(function() coef_test(fit, vcov = "CR2", cluster = d$cluster), cr2_reps)
   ct <- r$val
   cat(sprintf(paste0('RESULT {"model": "%s", "fit_s": %s, "fit_cpu_s": %s, "cr2_s": %s, ',
                      '"cr2_cpu_s": %s, "beta": %s, "se": %s, "sigma2": %s, "cr2_se": %s, ',
-                     '"cr2_df": %s}\n'),
+                     '"cr2_df": %s, "eigen_frac": %s}\n'),
               m, num(f$el), num(f$cpu), num(r$el), num(r$cpu), num(fit$beta), num(fit$se),
-              num(fit$sigma2), num(ct$SE), num(ct$df_Satt)))
+              num(fit$sigma2), num(ct$SE), num(ct$df_Satt),
+              sprintf("%.6g", eig / max(sp$sampling.time, 1e-9))))
   flush(stdout())
 }
 """
@@ -201,6 +207,17 @@ def bench_metafor(path, models, fit_reps, cr2_reps, log):
     return out
 
 
+def loglik_gap(path, key, sigma2):
+    """ketameta's restricted log-likelihood at its own estimates minus that at ``sigma2``."""
+    import ketameta as km
+
+    yi, vi, cluster, x = read_data(path)
+    mods = None if key == "intercept" else x
+    own = km.rma_mv(yi, vi, cluster=cluster, mods=mods, method="REML")
+    fixed = km.rma_mv(yi, vi, cluster=cluster, mods=mods, method="REML", sigma2=list(sigma2))
+    return float(own.logLik - fixed.logLik)
+
+
 def agreement(ke, mf):
     """Largest relative difference |ketameta - metafor| / |metafor| per quantity."""
     out = {}
@@ -243,6 +260,10 @@ def main(argv=None):
         else:
             models = ["intercept", "mods"] if args.metafor_mods else ["intercept"]
             R["metafor"] = bench_metafor(path, models, args.metafor_reps, args.cr2_reps, log)
+            for key in models:
+                if key in R["metafor"]:
+                    R["metafor"][key]["ll_gap"] = loglik_gap(path, key,
+                                                             R["metafor"][key]["sigma2"])
     mf = R.get("metafor") or {}
     R["agreement"] = {key: agreement(R["ketameta"][key], mf[key])
                       for key, _ in MODELS if key in mf}
@@ -339,21 +360,33 @@ def report(info, R):
                               f"{rel['beta']:.1e}, se {rel['se']:.1e}, sigma² "
                               f"{rel['sigma2']:.1e}, CR2 se {rel['cr2_se']:.1e}, CR2 df "
                               f"{rel['cr2_df']:.1e})" for key, rel in R["agreement"].items())
-                  + ". ketameta iterates to a relative step below 1e-10; metafor stops at "
-                  "`nlminb`'s default tolerances, so differences of this order come from "
-                  "metafor's stopping point."]
-    if mf:
-        lines += ["", f"metafor is timed with `sparse = TRUE` only. Even so a fit takes "
-                  f"minutes at {R['k']:,} rows: `rma.mv` (metafor "
+                  + ". Restricted log-likelihood at ketameta's variance components minus that "
+                  "at metafor's: "
+                  + "; ".join(f"{dict(MODELS)[key]}: {mf[key]['ll_gap']:.1e}"
+                              for key in R["agreement"])
+                  + (" (the restricted likelihood is higher at ketameta's estimates: the "
+                     "differences are where metafor's optimiser, `nlminb` with its default "
+                     "tolerances, stops; "
+                     "ketameta iterates to a relative step below 1e-10)."
+                     if all(mf[key]["ll_gap"] > 1e-10 for key in R["agreement"]) else ".")]
+    mi = mf.get("intercept")
+    if mi:
+        frac = mi.get("eigen_frac", 0.0)
+        t_mf, t_ke = mi["fit"]["median_s"], ke["intercept"]["fit"]["median_s"]
+        lines += ["", f"metafor is timed with `sparse = TRUE` only. `rma.mv` (metafor "
                   f"{v.get('metafor', '?')}) checks that the sampling covariance V is positive "
-                  "definite with `eigen()` on V as a dense k × k matrix whatever `sparse` is, "
-                  "an O(k³) step that R's reference BLAS/LAPACK runs on one core. The dense "
-                  f"default (`sparse = FALSE`) is not run: it is slower still ({DENSE_TRIAL} "
-                  "in a separate trial on this machine), and at 10,000 rows each k × k matrix "
-                  "takes 800 MB. metafor's fit is timed "
-                  f"{mf.get('intercept', {}).get('fit', {}).get('reps', '?')} time(s), without "
-                  "a warm-up run, and the moderator model is fitted in R only with "
-                  "`--metafor-mods` (a few more minutes)."]
+                  "definite with `eigen()` on V as a dense k × k matrix whatever `sparse` is: "
+                  f"an O(k³) step, run here by R's reference BLAS/LAPACK on one core. R's "
+                  f"profiler (`Rprof`, during the timed fits) puts {frac:.0%} of the "
+                  f"intercept-only fit in `eigen()`; without it the fit would take about "
+                  f"{fmt_t(t_mf * (1 - frac))}, {fmt_x(t_mf * (1 - frac) / t_ke)} ketameta's "
+                  "time. The dense default (`sparse = FALSE`) is not run: it factorises k × k "
+                  f"matrices at every iteration (in a separate trial on this machine "
+                  f"{DENSE_TRIAL}; each k × k matrix takes {R['k'] ** 2 * 8 / 1e6:,.0f} MB at "
+                  f"{R['k']:,} rows). metafor's fits are timed without a warm-up run"
+                  + ("." if "mods" in mf else
+                     "; the moderator model is fitted in R only with `--metafor-mods` (as "
+                     "long again).")]
     lines += ["", END]
     return "\n".join(lines)
 

@@ -482,7 +482,70 @@ def _tau2_block(blk: _Block, method, df, q0=None, info=None):
     else:
         f0 = q0["rss"] - df
     f0 = np.where(q0["ok"], f0, np.nan)
-    return _solve(fdf, f0, start, scale, shape_a, shape_c)
+    tau, ok, its = _solve(fdf, f0, start, scale, shape_a, shape_c)
+    if ml:
+        _interior_maxima(blk, method == "REML", fdf, f0, scale, shape_a, shape_c, tau, its)
+    return tau, ok, its
+
+
+def _interior_maxima(blk: _Block, reml, fdf, f0, scale, shape_a, shape_c, tau, its):
+    """Vectorised interior-maximum search of :func:`ketameta._tau2.solve_decreasing` (``scan``)
+    for the fits whose likelihood score is <= 0 at tau^2 = 0: the score on the scan grid, the
+    root from the first positive point of each run, and the candidate with the highest
+    likelihood (the integral of the score from 0). Updates ``tau`` and ``its`` in place.
+    """
+    from ._tau2 import scan_points, score_gain_nodes
+
+    rows = np.flatnonzero(np.isfinite(f0) & (f0 <= 0))
+    if rows.size == 0:
+        return
+    if blk.p == 1:
+        # one coefficient: the score directly from the pilot residuals (a constant shift of
+        # each fit's outcomes leaves it unchanged), a few passes over the scanned fits only
+        E, Vw = blk.E0[rows], blk.Vw[rows]
+
+        def score(i, x):
+            """The score of the scanned fits at positions ``i`` (of ``rows``) at ``x``."""
+            W = 1.0 / (Vw[i] + x[:, None])
+            sw = W.sum(axis=1)
+            e = E[i] - (W * E[i]).sum(axis=1)[:, None] / sw[:, None]
+            W2 = W * W
+            ypp = (W2 * e * e).sum(axis=1)
+            return ypp - ((sw - W2.sum(axis=1) / sw) if reml else sw)
+    else:
+        def score(i, x):
+            q = _quantities(*blk.sums(rows[i], x, 2), 2)
+            f = q["ypp"] - (q["trP"] if reml else q["sw"])
+            return np.where(q["ok"], f, np.nan)
+
+    vmin = blk.Vw[rows].min(axis=1)          # masked cells are inf in Vw
+    xs = scan_points(vmin, scale[rows])                                   # (n, S)
+    every = np.arange(rows.size)
+    fs = np.stack([score(every, xs[:, j]) for j in range(xs.shape[1])], axis=1)
+    pos = fs > 0
+    # the first point of each run of positive values (a run after a root is a new candidate)
+    first = pos & ~np.concatenate([np.zeros((rows.size, 1), bool), pos[:, :-1]], axis=1)
+    best_gain = np.zeros(rows.size)
+    done = np.zeros(rows.size)
+    for j in range(xs.shape[1]):
+        cand = np.flatnonzero(first[:, j] & (xs[:, j] > done))
+        if cand.size == 0:
+            continue
+        sub = rows[cand]
+
+        def fdf_sub(r, x, sub=sub):
+            return fdf(sub[r], x)
+
+        one = np.ones(cand.size)
+        r, ok_r, it = _solve(fdf_sub, one, xs[cand, j], scale[sub], shape_a, shape_c[sub])
+        its[sub] += it
+        done[cand] = np.where(ok_r, r, done[cand])
+        nodes, weights = score_gain_nodes(r)
+        vals = np.stack([score(cand, nodes[:, i]) for i in range(nodes.shape[1])], axis=1)
+        gain = 0.5 * np.einsum("ni,ni->n", weights, vals)
+        better = ok_r & (gain > best_gain[cand])
+        best_gain[cand] = np.where(better, gain, best_gain[cand])
+        tau[sub[better]] = r[better]
 
 
 def batch_fit(method, test, Y, v, X, btt, tau2_fixed=None, design=None):

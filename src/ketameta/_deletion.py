@@ -338,6 +338,61 @@ def _solve_rows(fdf, f0, start, scale):
     return tau, ok
 
 
+def _subset_scan_range(d, sums):
+    """Per subset fit: the smallest sampling variance and the scale (population variance of y
+    plus mean v) that :func:`ketameta._tau2.scan_points` takes, as the refit of the subset has
+    them."""
+    var_y = _subset_variance(d, sums)
+    if isinstance(sums, _LeaveOneOutSums):
+        n = d.k - 1
+        mean_v = (d.v.sum() - d.v) / n
+        order = np.argsort(d.v, kind="stable")
+        vmin = np.full(d.k, d.v[order[0]])
+        if d.k > 1:
+            vmin[order[0]] = d.v[order[1]]
+    else:
+        n = np.arange(1, d.k + 1)
+        mean_v = np.cumsum(d.v) / n
+        vmin = np.minimum.accumulate(d.v)
+    return vmin, var_y + mean_v
+
+
+def _interior_rows(fdf, f0, vmin, scale, scale0, tau):
+    """Interior maxima of the ML/REML likelihood for the subset fits whose score is <= 0 at
+    tau^2 = 0 (:func:`ketameta._tau2.solve_decreasing` with ``scan``): the score on the scan
+    grid, the root from the first positive point of each run, and the candidate with the
+    highest likelihood (the integral of the score from 0). Updates ``tau`` in place.
+    """
+    from ._tau2 import scan_points, score_gain_nodes
+
+    rows = np.flatnonzero(np.isfinite(f0) & (f0 <= 0))
+    if rows.size == 0:
+        return
+    xs = scan_points(vmin[rows], scale[rows])
+    fs = np.stack([fdf(xs[:, j], rows)[0] for j in range(xs.shape[1])], axis=1)
+    pos = fs > 0
+    first = pos & ~np.concatenate([np.zeros((rows.size, 1), bool), pos[:, :-1]], axis=1)
+    best_gain = np.zeros(rows.size)
+    done = np.zeros(rows.size)
+    for j in range(xs.shape[1]):
+        cand = np.flatnonzero(first[:, j] & (xs[:, j] > done))
+        if cand.size == 0:
+            continue
+        sub = rows[cand]
+
+        def fdf_sub(x, r, sub=sub):
+            return fdf(x, sub[r])
+
+        r, ok_r = _solve_rows(fdf_sub, np.ones(cand.size), xs[cand, j], scale0)
+        done[cand] = np.where(ok_r, r, done[cand])
+        nodes, weights = score_gain_nodes(r)
+        vals = np.stack([fdf(nodes[:, i], sub)[0] for i in range(nodes.shape[1])], axis=1)
+        gain = 0.5 * np.einsum("ni,ni->n", weights, vals)
+        better = ok_r & (gain > best_gain[cand])
+        best_gain[cand] = np.where(better, gain, best_gain[cand])
+        tau[sub[better]] = r[better]
+
+
 def _fixed_pieces(sums, a, p, bad):
     """Pieces of the fits with fixed row weights ``a`` (powers 1 and 2 of ``a``)."""
     T = np.stack([sums.fixed(a), sums.fixed(a * a)], axis=1)
@@ -422,6 +477,9 @@ def _tau2_rows(d: _Data, sums, bad):
                 ypp0, trP0, _, _ = fe.second()
                 f0 = np.where(est, ypp0 - (trP0 if reml else fe.sw), -1.0)
                 t, ok = _solve_rows(fdf, f0, _start_near(sums, he), d.scale)
+                # a maximum at the boundary may have a higher one inside (as in rma)
+                f0_ml = np.where(est, ypp0 - (trP0 if reml else fe.sw), np.nan)
+                _interior_rows(fdf, f0_ml, *_subset_scan_range(d, sums), d.scale, t)
         elif d.method == "SJ":
             t0 = _subset_variance(d, sums)
             t0 = np.where(t0 > 0, t0, 1e-12)

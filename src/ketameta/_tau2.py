@@ -39,7 +39,69 @@ def _se(var):
     return math.sqrt(var) if math.isfinite(var) and var > 0 else float("nan")
 
 
-def solve_decreasing(f, df, start, what, scale=1.0, fdf=None, shape=None):
+#: how many points the likelihood estimators scan for an interior maximum when the score is
+#: <= 0 at tau^2 = 0 (:func:`scan_points`)
+SCAN_POINTS = 20
+
+
+def scan_points(vmin, scale):
+    """Where the ML/REML score is scanned for interior maxima: :data:`SCAN_POINTS` points,
+    geometric from a tenth of the smallest sampling variance (below it the score hardly moves
+    from its value at 0) to twice the data's scale (var(y) + mean(v)). Arrays broadcast: shape
+    ``np.shape(vmin) + (SCAN_POINTS,)``.
+    """
+    lo = 0.1 * np.maximum(np.asarray(vmin, dtype=float), 1e-300)
+    hi = np.maximum(2.0 * np.asarray(scale, dtype=float), 2.0 * lo)
+    u = np.linspace(0.0, 1.0, SCAN_POINTS)
+    return lo[..., None] * (hi / lo)[..., None] ** u
+#: Gauss-Legendre nodes and weights on [0, 1] (8 points) and the geometric partition of [0, r]
+#: over which the score is integrated to compare a candidate r with the boundary
+_GL_X, _GL_W = (np.polynomial.legendre.leggauss(8)[0] + 1.0) / 2.0, np.polynomial.legendre.leggauss(8)[1] / 2.0
+_PARTITION = np.concatenate([[0.0], np.geomspace(1e-6, 1.0, 13)])
+
+
+def score_gain_nodes(r):
+    """Nodes and weights of the quadrature of ``int_0^r f(t) dt`` (composite 8-point
+    Gauss-Legendre on a geometric partition of [0, r]: the score varies on the scale of the
+    sampling variances, which may be far below r). ``r`` may be an array: arrays of shape
+    ``r.shape + (n,)``.
+    """
+    r = np.asarray(r, dtype=float)
+    b = r[..., None] * _PARTITION
+    lo, width = b[..., :-1], np.diff(b, axis=-1)
+    nodes = lo[..., :, None] + width[..., :, None] * _GL_X
+    weights = width[..., :, None] * _GL_W
+    return nodes.reshape(*r.shape, -1), weights.reshape(*r.shape, -1)
+
+
+def score_many(y, v, X, reml):
+    """The ML or REML score ``y'PPy - tr P`` (REML) or ``y'PPy - tr W`` (ML) at many tau^2 at
+    once: a function ``t (n,) -> f (n,)`` (one vectorised pass; used to scan for interior
+    maxima and to integrate the score, where the sums of :class:`Moments` one point at a time
+    would cost a pass each).
+    """
+    y = np.asarray(y, dtype=float)
+    v = np.asarray(v, dtype=float)
+    X = np.asarray(X, dtype=float)
+
+    def f(t):
+        t = np.asarray(t, dtype=float)
+        W = 1.0 / (v[:, None] + t[None, :])                       # (k, n)
+        A = np.einsum("ki,kn,kj->nij", X, W, X)                   # X'WX per t
+        b = np.einsum("ki,kn,k->ni", X, W, y)
+        beta = np.linalg.solve(A, b[..., None])[..., 0]
+        r = y[:, None] - X @ beta.T
+        ypp = ((W * r) ** 2).sum(axis=0)
+        if not reml:
+            return ypp - W.sum(axis=0)
+        B = np.einsum("ki,kn,kj->nij", X, W * W, X)
+        return ypp - (W.sum(axis=0) - np.trace(np.linalg.solve(A, B), axis1=1, axis2=2))
+
+    f.vmin = float(v.min())
+    return f
+
+
+def solve_decreasing(f, df, start, what, scale=1.0, fdf=None, shape=None, scan=None):
     """Root ``x >= 0`` of a function that is positive at 0 and negative for large x.
 
     Safeguarded Newton (bisection inside the bracket of the points seen so far whenever Newton
@@ -64,6 +126,15 @@ def solve_decreasing(f, df, start, what, scale=1.0, fdf=None, shape=None):
         ``x + c > 0``): ``x - f / (f' + a f / (x + c))``. The estimating equations of
         ML/REML (a = 2) and PM (a = 1) scale like ``1/(v + tau^2)^a``, so ``h`` is nearly
         linear and Newton needs fewer steps, whichever side of the root it starts on.
+    scan : callable, optional
+        For a likelihood score (ML, REML: ``f`` is twice the derivative of the log-likelihood),
+        the score at many points at once (:func:`score_many`): when ``f(0) <= 0`` (a maximum at
+        the boundary), look for interior maxima too. The score is evaluated at
+        :func:`scan_points`; from the first point of each run where it is positive the root
+        where it turns negative is found, and the candidate with the highest likelihood is
+        returned (``l(r) - l(0) = 1/2 int_0^r f``, by quadrature). The restricted likelihood of
+        the random-effects model can have a local maximum at 0 and a higher one inside; metafor's
+        Fisher scoring, which starts inside, finds the latter.
     """
     if fdf is None:
         def fdf(x):
@@ -86,13 +157,34 @@ def solve_decreasing(f, df, start, what, scale=1.0, fdf=None, shape=None):
     f0, _ = ev(0.0)
     if not math.isfinite(f0):
         raise ModelError(f"{what}: the estimating equation is not finite at tau^2 = 0.")
-    if f0 <= 0:
+    if f0 > 0:
+        # Newton starts at the starting value (metafor's Fisher scoring starts there too)
+        return _root(ev, deriv, max(float(start), 1e-8 * max(scale, 1e-300), 1e-12), shape, what)
+    if scan is None:
         return 0.0, 0
-    # Newton starts at the starting value (metafor's Fisher scoring starts there too). The
-    # bracket [lo, hi] starts as [0, inf): while no negative value has been seen, a failed
-    # Newton step quadruples x instead of bisecting.
+    # a maximum at the boundary; an interior one where the score turns from + to -
+    xs = scan_points(scan.vmin, scale)
+    fs = scan(xs)
+    best, best_gain, its, done = 0.0, 0.0, 0, 0.0
+    for x in xs[fs > 0]:
+        if x <= done:
+            continue
+        r, it = _root(ev, deriv, float(x), shape, what)
+        its += it
+        done = r
+        nodes, weights = score_gain_nodes(r)
+        gain = 0.5 * float(weights @ scan(nodes))
+        if gain > best_gain:
+            best, best_gain = r, gain
+    return best, its
+
+
+def _root(ev, deriv, x, shape, what):
+    """The root where a score positive at ``x`` turns negative: safeguarded Newton in a bracket
+    [lo, hi] that starts as [0, inf) (while no negative value has been seen, a failed Newton
+    step quadruples x instead of bisecting). Returns ``(root, evaluations)``.
+    """
     lo, hi = 0.0, math.inf
-    x = max(float(start), 1e-8 * max(scale, 1e-300), 1e-12)
     prev = None  # previous Newton step
     n_expand = 0
     for it in range(1, _MAXITER + 1):
@@ -242,7 +334,7 @@ def estimate(method, y, v, X, mom=None, want_se=True, control=None):
             tau2, it = _metafor_scoring(method, y, v, X, **control)
         else:
             tau2, it = solve_decreasing(None, None, start, f"{method} estimator", scale, fdf=fdf,
-                                        shape=shape)
+                                        shape=shape, scan=score_many(y, v, X, reml) if ml else None)
         info["iterations"] = it
         if not want_se:
             return tau2, float("nan"), info

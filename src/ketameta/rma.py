@@ -385,7 +385,11 @@ def rma(
     intercept-only model fitted with the same method (Raudenbush 2009); 0 if ``tau2_RE = 0``.
 
     *Boundary*: an estimate of tau^2 = 0 is a result (the estimating equation has no positive
-    root), not an error.
+    root), not an error. For ML and REML a score <= 0 at tau^2 = 0 is a local maximum there,
+    but the likelihood can have a higher one inside (about 1 in 10,000 random data sets of
+    k = 20): the score is then scanned on a geometric grid and the highest maximum is returned,
+    as metafor's Fisher scoring, which starts inside, finds it
+    (``tests/reference/test_interior_maxima.py``).
 
     Cost is O(k p^2) time and O(k p) memory: no k x k matrix is formed.
 
