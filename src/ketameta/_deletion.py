@@ -341,7 +341,8 @@ def _solve_rows(fdf, f0, start, scale):
 def _subset_scan_range(d, sums):
     """Per subset fit: the smallest sampling variance and the scale (population variance of y
     plus mean v) that :func:`ketameta._tau2.scan_points` takes, as the refit of the subset has
-    them."""
+    them.
+    """
     var_y = _subset_variance(d, sums)
     if isinstance(sums, _LeaveOneOutSums):
         n = d.k - 1
