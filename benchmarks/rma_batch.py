@@ -328,12 +328,17 @@ def report(info, R):
     if pm and "pymare_tau2" in R:
         pt = R["pymare_tau2"]
         note += (f" PyMARE's bounded search agrees on tau² to {pt['median_abs_diff']:.1e} "
-                 f"(median absolute difference); in {pt['n_over_1e-6']} of the {m:,} data sets "
-                 "the two differ by more than 1e-6: there ketameta reports tau² = 0 in "
-                 f"{pt['n_ketameta_zero']} and PyMARE has the higher restricted likelihood in "
-                 f"{pt['n_pymare_higher_ll']} (restricted likelihoods with a local maximum at "
-                 "tau² = 0 and a higher interior one, where `km.rma`'s solver, and so "
-                 "`rma_batch`, stops at the boundary).")
+                 "(median absolute difference)")
+        if pt["n_over_1e-6"]:
+            note += (f"; in {pt['n_over_1e-6']} of the {m:,} data sets the two differ by more than "
+                     f"1e-6: ketameta reports tau² = 0 in {pt['n_ketameta_zero']} of them and PyMARE "
+                     f"has the higher restricted likelihood in {pt['n_pymare_higher_ll']}.")
+        else:
+            note += (f"; in none of the {m:,} data sets do the two differ by more than 1e-6, "
+                     "including those whose restricted likelihood has a local maximum at tau² = 0 "
+                     "and a higher one inside (there `km.rma` and `rma_batch` scan the score and "
+                     "return the interior maximum, as metafor does: "
+                     "`tests/reference/test_interior_maxima.py`).")
     lines += [note, "", END]
     return "\n".join(lines)
 

@@ -505,23 +505,28 @@ def _interior_maxima(blk: _Block, reml, fdf, f0, scale, shape_a, shape_c, tau, i
         E, Vw = blk.E0[rows], blk.Vw[rows]
 
         def score(i, x):
-            """The score of the scanned fits at positions ``i`` (of ``rows``) at ``x``."""
-            W = 1.0 / (Vw[i] + x[:, None])
-            sw = W.sum(axis=1)
-            e = E[i] - (W * E[i]).sum(axis=1)[:, None] / sw[:, None]
-            W2 = W * W
-            ypp = (W2 * e * e).sum(axis=1)
-            return ypp - ((sw - W2.sum(axis=1) / sw) if reml else sw)
+            """The score of the scanned fits at positions ``i`` (of ``rows``) at the points
+            ``x`` (one row of points per fit: every point in one broadcast pass)."""
+            W = 1.0 / (Vw[i][:, None, :] + x[:, :, None])          # (n, points, k)
+            sw = W.sum(axis=2)
+            Ei = E[i][:, None, :]
+            e = Ei - (W * Ei).sum(axis=2)[:, :, None] / sw[:, :, None]
+            W *= W
+            ypp = np.einsum("npk,npk->np", W, e * e)
+            return ypp - ((sw - W.sum(axis=2) / sw) if reml else sw)
     else:
         def score(i, x):
-            q = _quantities(*blk.sums(rows[i], x, 2), 2)
-            f = q["ypp"] - (q["trP"] if reml else q["sw"])
-            return np.where(q["ok"], f, np.nan)
+            out = np.empty(x.shape)
+            for j in range(x.shape[1]):
+                q = _quantities(*blk.sums(rows[i], x[:, j], 2), 2)
+                f = q["ypp"] - (q["trP"] if reml else q["sw"])
+                out[:, j] = np.where(q["ok"], f, np.nan)
+            return out
 
     vmin = blk.Vw[rows].min(axis=1)          # masked cells are inf in Vw
     xs = scan_points(vmin, scale[rows])                                   # (n, S)
     every = np.arange(rows.size)
-    fs = np.stack([score(every, xs[:, j]) for j in range(xs.shape[1])], axis=1)
+    fs = score(every, xs)
     pos = fs > 0
     # the first point of each run of positive values (a run after a root is a new candidate)
     first = pos & ~np.concatenate([np.zeros((rows.size, 1), bool), pos[:, :-1]], axis=1)
@@ -541,7 +546,7 @@ def _interior_maxima(blk: _Block, reml, fdf, f0, scale, shape_a, shape_c, tau, i
         its[sub] += it
         done[cand] = np.where(ok_r, r, done[cand])
         nodes, weights = score_gain_nodes(r)
-        vals = np.stack([score(cand, nodes[:, i]) for i in range(nodes.shape[1])], axis=1)
+        vals = score(cand, nodes)
         gain = 0.5 * np.einsum("ni,ni->n", weights, vals)
         better = ok_r & (gain > best_gain[cand])
         best_gain[cand] = np.where(better, gain, best_gain[cand])
