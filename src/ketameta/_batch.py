@@ -506,7 +506,8 @@ def _interior_maxima(blk: _Block, reml, fdf, f0, scale, shape_a, shape_c, tau, i
 
         def score(i, x):
             """The score of the scanned fits at positions ``i`` (of ``rows``) at the points
-            ``x`` (one row of points per fit: every point in one broadcast pass)."""
+            ``x`` (one row of points per fit: every point in one broadcast pass).
+            """
             W = 1.0 / (Vw[i][:, None, :] + x[:, :, None])          # (n, points, k)
             sw = W.sum(axis=2)
             Ei = E[i][:, None, :]
