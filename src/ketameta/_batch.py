@@ -489,12 +489,11 @@ def _tau2_block(blk: _Block, method, df, q0=None, info=None):
 
 
 def _interior_maxima(blk: _Block, reml, fdf, f0, scale, shape_a, shape_c, tau, its):
-    """Vectorised interior-maximum search of :func:`ketameta._tau2.solve_decreasing` (``scan``)
-    for the fits whose likelihood score is <= 0 at tau^2 = 0: the score on the scan grid, the
-    root from the first positive point of each run, and the candidate with the highest
-    likelihood (the integral of the score from 0). Updates ``tau`` and ``its`` in place.
+    """Interior maxima (:func:`ketameta._tau2.interior_maxima`) of the fits whose likelihood
+    score is <= 0 at tau^2 = 0, with this block's score and solver. Updates ``tau`` and ``its``
+    in place.
     """
-    from ._tau2 import scan_points, score_gain_nodes
+    from ._tau2 import interior_maxima, scan_points
 
     rows = np.flatnonzero(np.isfinite(f0) & (f0 <= 0))
     if rows.size == 0:
@@ -524,34 +523,19 @@ def _interior_maxima(blk: _Block, reml, fdf, f0, scale, shape_a, shape_c, tau, i
                 out[:, j] = np.where(q["ok"], f, np.nan)
             return out
 
-    vmin = blk.Vw[rows].min(axis=1)          # masked cells are inf in Vw
-    xs = scan_points(vmin, scale[rows])                                   # (n, S)
-    every = np.arange(rows.size)
-    fs = score(every, xs)
-    pos = fs > 0
-    # the first point of each run of positive values (a run after a root is a new candidate)
-    first = pos & ~np.concatenate([np.zeros((rows.size, 1), bool), pos[:, :-1]], axis=1)
-    best_gain = np.zeros(rows.size)
-    done = np.zeros(rows.size)
-    for j in range(xs.shape[1]):
-        cand = np.flatnonzero(first[:, j] & (xs[:, j] > done))
-        if cand.size == 0:
-            continue
-        sub = rows[cand]
+    def solve(i, x0):
+        sub = rows[i]
 
-        def fdf_sub(r, x, sub=sub):
+        def fdf_sub(r, x):
             return fdf(sub[r], x)
 
-        one = np.ones(cand.size)
-        r, ok_r, it = _solve(fdf_sub, one, xs[cand, j], scale[sub], shape_a, shape_c[sub])
+        r, ok, it = _solve(fdf_sub, np.ones(i.size), x0, scale[sub], shape_a, shape_c[sub])
         its[sub] += it
-        done[cand] = np.where(ok_r, r, done[cand])
-        nodes, weights = score_gain_nodes(r)
-        vals = score(cand, nodes)
-        gain = 0.5 * np.einsum("ni,ni->n", weights, vals)
-        better = ok_r & (gain > best_gain[cand])
-        best_gain[cand] = np.where(better, gain, best_gain[cand])
-        tau[sub[better]] = r[better]
+        return r, ok
+
+    vmin = blk.Vw[rows].min(axis=1)          # masked cells are inf in Vw
+    found = interior_maxima(score, solve, scan_points(vmin, scale[rows]))
+    tau[rows] = np.where(found > 0, found, tau[rows])
 
 
 def batch_fit(method, test, Y, v, X, btt, tau2_fixed=None, design=None):

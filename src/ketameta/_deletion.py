@@ -359,39 +359,25 @@ def _subset_scan_range(d, sums):
 
 
 def _interior_rows(fdf, f0, vmin, scale, scale0, tau):
-    """Interior maxima of the ML/REML likelihood for the subset fits whose score is <= 0 at
-    tau^2 = 0 (:func:`ketameta._tau2.solve_decreasing` with ``scan``): the score on the scan
-    grid, the root from the first positive point of each run, and the candidate with the
-    highest likelihood (the integral of the score from 0). Updates ``tau`` in place.
+    """Interior maxima (:func:`ketameta._tau2.interior_maxima`) of the subset fits whose ML/REML
+    score is <= 0 at tau^2 = 0, with the subset engine's score and solver. Updates ``tau`` in
+    place.
     """
-    from ._tau2 import scan_points, score_gain_nodes
+    from ._tau2 import interior_maxima, scan_points
 
     rows = np.flatnonzero(np.isfinite(f0) & (f0 <= 0))
     if rows.size == 0:
         return
-    xs = scan_points(vmin[rows], scale[rows])
-    fs = np.stack([fdf(xs[:, j], rows)[0] for j in range(xs.shape[1])], axis=1)
-    pos = fs > 0
-    first = pos & ~np.concatenate([np.zeros((rows.size, 1), bool), pos[:, :-1]], axis=1)
-    best_gain = np.zeros(rows.size)
-    done = np.zeros(rows.size)
-    for j in range(xs.shape[1]):
-        cand = np.flatnonzero(first[:, j] & (xs[:, j] > done))
-        if cand.size == 0:
-            continue
-        sub = rows[cand]
 
-        def fdf_sub(x, r, sub=sub):
-            return fdf(x, sub[r])
+    def score(i, X):
+        return np.stack([fdf(X[:, j], rows[i])[0] for j in range(X.shape[1])], axis=1)
 
-        r, ok_r = _solve_rows(fdf_sub, np.ones(cand.size), xs[cand, j], scale0)
-        done[cand] = np.where(ok_r, r, done[cand])
-        nodes, weights = score_gain_nodes(r)
-        vals = np.stack([fdf(nodes[:, i], sub)[0] for i in range(nodes.shape[1])], axis=1)
-        gain = 0.5 * np.einsum("ni,ni->n", weights, vals)
-        better = ok_r & (gain > best_gain[cand])
-        best_gain[cand] = np.where(better, gain, best_gain[cand])
-        tau[sub[better]] = r[better]
+    def solve(i, x0):
+        sub = rows[i]
+        return _solve_rows(lambda x, r: fdf(x, sub[r]), np.ones(i.size), x0, scale0)
+
+    found = interior_maxima(score, solve, scan_points(vmin[rows], scale[rows]))
+    tau[rows] = np.where(found > 0, found, tau[rows])
 
 
 def _fixed_pieces(sums, a, p, bad):

@@ -101,6 +101,39 @@ def score_many(y, v, X, reml):
     return f
 
 
+def interior_maxima(score, solve, xs):
+    """The highest interior maximum of a likelihood whose score is <= 0 at tau^2 = 0, for many
+    fits at once (``solve_decreasing``'s ``scan``; the batched and the subset engines).
+
+    ``score(i, X)`` gives the score of fits ``i`` at the points ``X`` (``(len(i), m)``);
+    ``solve(i, x0)`` the roots where the scores of fits ``i``, positive at ``x0``, turn negative,
+    and whether each converged; ``xs`` are the scan points (:func:`scan_points`, one row per
+    fit). From the first point of each run of positive scores the root is solved; a candidate
+    replaces the boundary (0) or an earlier candidate when its likelihood is higher
+    (``l(r) - l(0) = 1/2 int_0^r f``, :func:`score_gain_nodes`). Returns the estimates (0 where
+    no interior maximum is higher).
+    """
+    n, m = xs.shape
+    tau = np.zeros(n)
+    pos = score(np.arange(n), xs) > 0
+    # the first point of each run of positive values (a run after a root is a new candidate)
+    first = pos & ~np.concatenate([np.zeros((n, 1), bool), pos[:, :-1]], axis=1)
+    best_gain = np.zeros(n)
+    done = np.zeros(n)
+    for j in range(m):
+        cand = np.flatnonzero(first[:, j] & (xs[:, j] > done))
+        if cand.size == 0:
+            continue
+        r, ok = solve(cand, xs[cand, j])
+        done[cand] = np.where(ok, r, done[cand])
+        nodes, weights = score_gain_nodes(r)
+        gain = 0.5 * np.einsum("ni,ni->n", weights, score(cand, nodes))
+        better = ok & (gain > best_gain[cand])
+        best_gain[cand] = np.where(better, gain, best_gain[cand])
+        tau[cand[better]] = r[better]
+    return tau
+
+
 def solve_decreasing(f, df, start, what, scale=1.0, fdf=None, shape=None, scan=None):
     """Root ``x >= 0`` of a function that is positive at 0 and negative for large x.
 
@@ -163,20 +196,17 @@ def solve_decreasing(f, df, start, what, scale=1.0, fdf=None, shape=None, scan=N
     if scan is None:
         return 0.0, 0
     # a maximum at the boundary; an interior one where the score turns from + to -
-    xs = scan_points(scan.vmin, scale)
-    fs = scan(xs)
-    best, best_gain, its, done = 0.0, 0.0, 0, 0.0
-    for x in xs[fs > 0]:
-        if x <= done:
-            continue
-        r, it = _root(ev, deriv, float(x), shape, what)
+    its = 0
+
+    def solve(_, x0):
+        nonlocal its
+        r, it = _root(ev, deriv, float(x0[0]), shape, what)
         its += it
-        done = r
-        nodes, weights = score_gain_nodes(r)
-        gain = 0.5 * float(weights @ scan(nodes))
-        if gain > best_gain:
-            best, best_gain = r, gain
-    return best, its
+        return np.array([r]), np.array([True])
+
+    tau = interior_maxima(lambda _, X: scan(X.ravel()).reshape(X.shape), solve,
+                          scan_points(scan.vmin, scale)[None, :])
+    return float(tau[0]), its
 
 
 def _root(ev, deriv, x, shape, what):
