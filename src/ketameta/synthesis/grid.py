@@ -36,6 +36,7 @@ from ..errors import InputError, ModelError
 from .pools import WINDOW_ORDER, z_crit
 
 __all__ = ["Grid", "grid", "fit_chunk", "gather_parts", "read_part", "dimensions", "variance_shares",
+           "windows_of", "row_selections",
            "NA", "PART_COLUMNS"]
 
 #: label of a choice that does not apply to a specification
@@ -489,7 +490,7 @@ def gather_parts(parts, windows) -> pd.DataFrame:
     return long.iloc[order].reset_index(drop=True)
 
 
-def row_selections(spec, base) -> int:
+def row_selections(spec) -> int:
     """The number of distinct row selections of the grid (effect-size computations)."""
     dims = dimensions(spec)
     return int(np.prod([len(d[1]) for d in dims if d[0] not in NOT_ROWS])) if dims else 1

@@ -211,7 +211,7 @@ class Multiverse(AnalysisKind):
                              "select": dict(base.get("select") or {})},
             "n_specifications": g.n, "n_combinations": g.n_combinations, "not_applicable": g.dropped,
             "n_chunks": g.n_chunks, "chunk_size": g.chunk_size,
-            "n_row_selections": G.row_selections(spec, base),
+            "n_row_selections": G.row_selections(spec),
             "n_datasets": int(sum(c["datasets"] for c in counts)),
             "n_fitted": int(sum(c["fitted"] for c in counts)),
             "windows": [{"label": w["label"], "from_days": w["from_days"], "to_days": w["to_days"]}
