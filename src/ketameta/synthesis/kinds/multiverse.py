@@ -121,6 +121,15 @@ def opt_label(option: str) -> str:
     return VALUES.get(option, option)
 
 
+def _reader_scale(fit) -> tuple[str, str]:
+    """The summary keys' suffix and the scale's name the reader sees: back-transformed (r, OR)
+    when the summary has them (``_bt``), else the analysis scale.
+    """
+    if fit["summary"] and "median_bt" in fit["summary"][0]:
+        return "_bt", {"ZCOR": "r", "OR": "OR"}.get(fit["measure"], fit["measure"])
+    return "", fit["measure"]
+
+
 def _favour(measure) -> str:
     """What an interval above the null shows: a benefit, or (correlations) a positive association."""
     return "a positive association" if measure == "ZCOR" else "benefit"
@@ -233,7 +242,7 @@ class Multiverse(AnalysisKind):
     def table(self, fit, es, excluded, spec, cit):
         """Per window: specifications, share with benefit, median [range], variance shares."""
         names = [d["name"] for d in fit["dimensions"]]
-        bt = "_bt" if fit["summary"] and "median_bt" in fit["summary"][0] else ""
+        bt, scale = _reader_scale(fit)
         rows = []
         for s in fit["summary"]:
             r = {k: s[k] for k in ("window", "specifications", "pooled", "single_study", "no_study")}
@@ -251,7 +260,6 @@ class Multiverse(AnalysisKind):
         df = pd.DataFrame(rows)
         for c in ("median", "min", "max", "share_benefit"):
             df[c] = pd.to_numeric(df[c], errors="coerce")
-        scale = {"ZCOR": "r", "OR": "OR"}.get(fit["measure"], fit["measure"]) if bt else fit["measure"]
         grid = " x ".join(f"{dim_label(d['name'])} ({len(d['options'])}: "
                           f"{', '.join(opt_label(o) for o in d['options'])})"
                           for d in fit["dimensions"])
@@ -381,8 +389,7 @@ class Multiverse(AnalysisKind):
     def paragraphs(self, fit, spec):
         """One sentence per window with specifications (correlations as r)."""
         out = []
-        bt = "_bt" if fit["summary"] and "median_bt" in fit["summary"][0] else ""
-        scale = {"ZCOR": "r", "OR": "OR"}.get(fit["measure"], fit["measure"]) if bt else fit["measure"]
+        bt, scale = _reader_scale(fit)
         what = _favour(fit["measure"])
         for s in fit["summary"]:
             if not s["specifications"]:
